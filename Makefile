@@ -1,0 +1,49 @@
+# The two commands a new machine needs are `make demo` and `make test`; the rest are for developers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+STACK := devstack/stack.sh
+PYTEST_ARGS ?=
+
+.PHONY: help venv up down status logs env migrate demo test test-unit test-integration lint fmt clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+venv: ## install the pinned Python environment (.venv) with uv
+	@devstack/python.sh
+
+up: ## install (cached) and start the whole local stack on 127.0.0.1
+	@$(STACK) up
+
+down: ## stop every service of the local stack
+	@$(STACK) down
+
+status: ## health of every service
+	@$(STACK) status
+
+logs: ## last lines of every log (make logs SERVICE=kafka to follow one)
+	@$(STACK) logs $(SERVICE)
+
+env: ## export lines for the running stack: eval "$$(make -s env)"
+	@$(STACK) env
+
+migrate: ## apply sql/ migrations to the local platform database
+	@devstack/migrate.sh
+
+demo: up ## run the main job end to end on the local stack
+	@devstack/demo.sh
+
+test: venv up ## the whole test suite against the real local stack
+	@eval "$$($(STACK) env)" && .venv/bin/pytest $(PYTEST_ARGS)
+
+test-unit: venv ## unit tests only (no servers)
+	@.venv/bin/pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv ## ruff
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+fmt: venv
+	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+clean: down ## stop the stack and delete its state (the download cache is kept)
+	@rm -rf .state

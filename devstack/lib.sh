@@ -1,0 +1,114 @@
+# Shared helpers for the local stack scripts. Source it; do not execute it.
+# Layout:
+#   $LAKEHOUSE_CACHE_DIR  downloads and builds (Go/Maven/uv caches, built binaries); safe to keep forever
+#   $LAKEHOUSE_STATE_DIR  data, logs, pid files, certificates, kubeconfig of the running stack
+set -euo pipefail
+
+DEVSTACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$DEVSTACK_DIR/.." && pwd)"
+: "${LAKEHOUSE_CACHE_DIR:=$REPO_ROOT/.cache}"
+: "${LAKEHOUSE_STATE_DIR:=$REPO_ROOT/.state}"
+: "${LAKEHOUSE_HEALTH_TIMEOUT:=180}"
+export LAKEHOUSE_CACHE_DIR LAKEHOUSE_STATE_DIR
+
+# shellcheck source=devstack/versions.env
+source "$DEVSTACK_DIR/versions.env"
+# shellcheck source=devstack/config.env
+source "$DEVSTACK_DIR/config.env"
+
+LOG_DIR="$LAKEHOUSE_STATE_DIR/logs"
+RUN_DIR="$LAKEHOUSE_STATE_DIR/run"
+BIN_DIR="$LAKEHOUSE_CACHE_DIR/bin"
+mkdir -p "$LAKEHOUSE_CACHE_DIR" "$LAKEHOUSE_STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$BIN_DIR"
+
+# Go and Maven keep their caches beside ours so a second install is offline-fast.
+export GOMODCACHE="$LAKEHOUSE_CACHE_DIR/go/mod"
+export GOCACHE="$LAKEHOUSE_CACHE_DIR/go/build"
+export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+MAVEN_REPO="$LAKEHOUSE_CACHE_DIR/m2"
+JAVA17_HOME="${JAVA17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
+JAVA21PLUS_HOME="${JAVA21PLUS_HOME:-$(ls -d /usr/lib/jvm/temurin-2*-jdk-amd64 2>/dev/null | sort -V | tail -n1)}"
+
+log() { printf '[devstack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# mvn_fetch DEST_DIR POM_FILE: resolves a pom's runtime dependencies into DEST_DIR (jar files only).
+mvn_fetch() {
+  local dest="$1" pom="$2"
+  mkdir -p "$dest"
+  mvn -q -B -Dstyle.color=never -f "$pom" -Dmaven.repo.local="$MAVEN_REPO" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$dest" >&2
+}
+
+pidfile() { echo "$RUN_DIR/$1.pid"; }
+
+# is_running NAME: true when NAME's recorded process is alive.
+is_running() {
+  local pf; pf="$(pidfile "$1")"
+  [[ -f "$pf" ]] || return 1
+  local pid; pid="$(cat "$pf")"
+  kill -0 "$pid" 2>/dev/null || return 1
+  # A killed child not yet reaped is a zombie: dead for our purposes.
+  [[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != "Z" ]]
+}
+
+# start_daemon NAME CMD...: runs CMD in its own session (so stop can kill the whole group),
+# logging to $LOG_DIR/NAME.log. Does nothing when NAME already runs.
+start_daemon() {
+  local name="$1"; shift
+  if is_running "$name"; then log "$name already running (pid $(cat "$(pidfile "$name")"))"; return 0; fi
+  log "starting $name"
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! > "$(pidfile "$name")"
+}
+
+# stop_daemon NAME: TERM the process group, then KILL after a grace period.
+stop_daemon() {
+  local name="$1" pf pid i
+  pf="$(pidfile "$name")"
+  [[ -f "$pf" ]] || return 0
+  pid="$(cat "$pf")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pf"
+}
+
+# wait_for NAME CMD...: polls CMD until it succeeds or LAKEHOUSE_HEALTH_TIMEOUT seconds pass.
+wait_for() {
+  local name="$1"; shift
+  local deadline=$((SECONDS + LAKEHOUSE_HEALTH_TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if ! is_running "$name"; then
+      tail -n 40 "$LOG_DIR/$name.log" >&2 || true
+      die "$name exited during start-up (log: $LOG_DIR/$name.log)"
+    fi
+    if (( SECONDS >= deadline )); then
+      tail -n 40 "$LOG_DIR/$name.log" >&2 || true
+      die "$name not healthy after ${LAKEHOUSE_HEALTH_TIMEOUT}s (log: $LOG_DIR/$name.log)"
+    fi
+    sleep 0.5
+  done
+  log "$name healthy"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# status_line NAME HEALTH_CMD...: one line for `make status`.
+status_line() {
+  local name="$1"; shift
+  if ! is_running "$name"; then printf '%-24s %s\n' "$name" "stopped"; return 1; fi
+  if "$@" >/dev/null 2>&1; then printf '%-24s %s\n' "$name" "healthy (pid $(cat "$(pidfile "$name")"))"
+  else printf '%-24s %s\n' "$name" "UNHEALTHY (pid $(cat "$(pidfile "$name")"))"; return 1; fi
+}
+
+# Credentials of the local stack: generated once, kept in the state folder, never in code paths.
+ensure_local_secret() {
+  local name="$1" file="$LAKEHOUSE_STATE_DIR/secrets/$1"
+  mkdir -p "$LAKEHOUSE_STATE_DIR/secrets"; chmod 700 "$LAKEHOUSE_STATE_DIR/secrets"
+  [[ -s "$file" ]] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$file")
+  cat "$file"
+}

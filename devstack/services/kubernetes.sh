@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Kubernetes control plane of the local stack: etcd, kube-apiserver, kube-controller-manager.
+# No kubelet, no scheduler: it is an API server for CRDs, RBAC and controllers to talk to.
+# Usage: kubernetes.sh install|start|stop|status|env|kubectl ARGS...
+# shellcheck source=devstack/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
+
+K8S_BIN="$BIN_DIR/kubernetes-$KUBERNETES_VERSION"
+ETCD_BIN="$BIN_DIR/etcd-$ETCD_VERSION"
+KUBECTL="$K8S_BIN/kubectl"
+K8S_STATE="$LAKEHOUSE_STATE_DIR/kubernetes"
+PKI="$K8S_STATE/pki"
+KUBECONFIG_FILE="$K8S_STATE/kubeconfig"
+API_URL="https://$LAKEHOUSE_BIND:$KUBE_APISERVER_PORT"
+ETCD_URL="https://$LAKEHOUSE_BIND:$ETCD_CLIENT_PORT"
+SERVICE_CIDR="${KUBE_SERVICE_CIDR:-10.96.0.0/12}" # only a config value: no node routes it
+# Controllers that make sense without nodes: object lifecycle (GC, namespaces), service
+# accounts and their tokens, RBAC role aggregation, quotas, and the workload controllers
+# (their pods stay Pending, but Jobs/Deployments objects behave as in a real cluster).
+KCM_CONTROLLERS="garbage-collector-controller,namespace-controller,serviceaccount-controller,\
+serviceaccount-token-controller,root-ca-certificate-publisher-controller,\
+clusterrole-aggregation-controller,resourcequota-controller,deployment-controller,\
+replicaset-controller,statefulset-controller,job-controller,cronjob-controller,\
+ttl-after-finished-controller"
+
+GO="$(command -v go || echo /usr/local/go/bin/go)"
+export GOTOOLCHAIN=local # fail clearly instead of trying to download another toolchain
+
+# origin_commit MODULE@VERSION: the git commit the proxy recorded for a module version.
+origin_commit() {
+  "$GO" mod download -json "$1" | sed -n 's/.*"Hash": "\([0-9a-f]*\)".*/\1/p' | head -n1
+}
+
+# Builds into a temporary folder and renames it, so an interrupted build never looks installed.
+install() {
+  if [[ -x "$KUBECTL" && -x "$K8S_BIN/kube-apiserver" && -x "$K8S_BIN/kube-controller-manager" ]]; then
+    log "kubernetes $KUBERNETES_VERSION already built"
+  else
+    grep -q "k8s.io/kubernetes $KUBERNETES_VERSION\b" "$DEVSTACK_DIR/k8s/go.mod" \
+      || die "devstack/k8s/go.mod does not pin k8s.io/kubernetes $KUBERNETES_VERSION"
+    log "building kubernetes $KUBERNETES_VERSION (cold: ~20 min on 2 cores)"
+    local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
+    local commit ldflags="-s -w" kv key val
+    commit="$(cd "$DEVSTACK_DIR/k8s" && origin_commit "k8s.io/kubernetes@$KUBERNETES_VERSION")"
+    # The same variables Kubernetes' own hack/lib/version.sh sets, so `kubectl version` is right.
+    for kv in "gitVersion=$KUBERNETES_VERSION" "gitMajor=1" "gitMinor=$minor" "gitCommit=$commit" \
+      "gitTreeState=clean" "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
+      key="${kv%%=*}" val="${kv#*=}"
+      ldflags+=" -X k8s.io/component-base/version.$key=$val -X k8s.io/client-go/pkg/version.$key=$val"
+    done
+    rm -rf "$K8S_BIN.tmp"; mkdir -p "$K8S_BIN.tmp"
+    # One invocation so the three binaries share the compile work.
+    (cd "$DEVSTACK_DIR/k8s" && "$GO" build -trimpath -ldflags "$ldflags" -o "$K8S_BIN.tmp/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kubectl)
+    rm -rf "$K8S_BIN"; mv "$K8S_BIN.tmp" "$K8S_BIN"
+  fi
+  if [[ -x "$ETCD_BIN/etcd" ]]; then
+    log "etcd $ETCD_VERSION already built"
+  else
+    grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION\b" "$DEVSTACK_DIR/etcd/go.mod" \
+      || die "devstack/etcd/go.mod does not pin go.etcd.io/etcd/server/v3 $ETCD_VERSION"
+    log "building etcd $ETCD_VERSION"
+    local sha
+    sha="$(cd "$DEVSTACK_DIR/etcd" && origin_commit "go.etcd.io/etcd/server/v3@$ETCD_VERSION")"
+    rm -rf "$ETCD_BIN.tmp"; mkdir -p "$ETCD_BIN.tmp"
+    (cd "$DEVSTACK_DIR/etcd" && "$GO" build -trimpath \
+      -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${sha:0:8}" \
+      -o "$ETCD_BIN.tmp/etcd" go.etcd.io/etcd/server/v3)
+    rm -rf "$ETCD_BIN"; mv "$ETCD_BIN.tmp" "$ETCD_BIN"
+  fi
+}
+
+# pki_cert NAME SUBJECT EXTENSION...: a P-256 key and a certificate signed by the local CA.
+# Made once: a second start, or a start after stop, reuses them.
+pki_cert() {
+  local name="$1" subj="$2"; shift 2
+  [[ -s "$PKI/$name.crt" ]] && return 0
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/$name.key"
+  openssl req -new -key "$PKI/$name.key" -subj "$subj" \
+    | openssl x509 -req -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
+        -days 3650 -out "$PKI/$name.crt" 2>/dev/null \
+        -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+                     "keyUsage=critical,digitalSignature,keyEncipherment" "$@")
+}
+
+ensure_pki() {
+  mkdir -p "$PKI"; chmod 700 "$PKI"
+  local sans="IP:127.0.0.1,DNS:localhost"
+  [[ "$LAKEHOUSE_BIND" == 127.0.0.1 ]] || sans+=",IP:$LAKEHOUSE_BIND"
+  (
+    umask 077
+    if [[ ! -s "$PKI/ca.crt" ]]; then
+      log "generating the local CA and certificates in $PKI"
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$PKI/ca.key"
+      openssl req -x509 -new -key "$PKI/ca.key" -subj "/CN=lakehouse-devstack-ca" -days 3650 \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" -out "$PKI/ca.crt"
+    fi
+    # The in-cluster names let pods (should a node ever join) reach the API by its service name.
+    pki_cert apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" \
+      "subjectAltName=$sans,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+    pki_cert etcd "/CN=etcd" "extendedKeyUsage=serverAuth" "subjectAltName=$sans"
+    pki_cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "extendedKeyUsage=clientAuth"
+    # system:masters is the built-in superuser group; RBAC cannot restrict it.
+    pki_cert admin "/O=system:masters/CN=kubernetes-admin" "extendedKeyUsage=clientAuth"
+    pki_cert controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
+    # Service-account tokens are signed by the apiserver (TokenRequest) and the token
+    # controller (legacy secrets) with this key; the apiserver verifies them with the public half.
+    if [[ ! -s "$PKI/sa.pub" ]]; then
+      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null
+      openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub"
+    fi
+  )
+}
+
+# write_kubeconfig FILE CERT_NAME: a kubeconfig with embedded client certificate. Rewritten on
+# each start (atomically) so it always points at the configured port.
+write_kubeconfig() {
+  local file="$1" cert="$2" tmp="$1.tmp"
+  rm -f "$tmp"
+  (
+    umask 077
+    kc() { "$KUBECTL" config --kubeconfig="$tmp" "$@" >/dev/null; }
+    kc set-cluster devstack --server="$API_URL" --certificate-authority="$PKI/ca.crt" --embed-certs=true
+    kc set-credentials "$cert" --client-certificate="$PKI/$cert.crt" --client-key="$PKI/$cert.key" --embed-certs=true
+    kc set-context devstack --cluster=devstack --user="$cert"
+    kc use-context devstack
+  )
+  mv "$tmp" "$file"
+}
+
+kctl() { "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" "$@"; }
+etcd_healthy() {
+  curl -sf --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/apiserver-etcd-client.crt" \
+    --key "$PKI/apiserver-etcd-client.key" "$ETCD_URL/health" | grep -q '"health":"true"'
+}
+apiserver_ready() { kctl --request-timeout=5s get --raw /readyz; }
+# /healthz is always allowed on the controller-manager; its serving cert is self-signed.
+kcm_healthy() { curl -sfk --max-time 3 "https://$LAKEHOUSE_BIND:$KUBE_CONTROLLER_MANAGER_PORT/healthz"; }
+all_healthy() {
+  is_running etcd && is_running kube-controller-manager \
+    && etcd_healthy && apiserver_ready && kcm_healthy
+}
+
+start() {
+  install
+  ensure_pki
+  write_kubeconfig "$KUBECONFIG_FILE" admin
+  write_kubeconfig "$K8S_STATE/controller-manager.kubeconfig" controller-manager
+
+  # Single member; peer traffic never happens, so the peer URL stays plain HTTP on loopback.
+  start_daemon etcd "$ETCD_BIN/etcd" --name=devstack --data-dir="$K8S_STATE/etcd" \
+    --listen-client-urls="$ETCD_URL" --advertise-client-urls="$ETCD_URL" \
+    --listen-peer-urls="http://$LAKEHOUSE_BIND:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://$LAKEHOUSE_BIND:$ETCD_PEER_PORT" \
+    --initial-cluster="devstack=http://$LAKEHOUSE_BIND:$ETCD_PEER_PORT" \
+    --client-cert-auth --trusted-ca-file="$PKI/ca.crt" \
+    --cert-file="$PKI/etcd.crt" --key-file="$PKI/etcd.key" --log-level=warn
+  wait_for etcd etcd_healthy
+
+  # --endpoint-reconciler-type=none: the `kubernetes` Service's endpoints would be the
+  # advertise address, and a loopback address is invalid there (it would log errors forever).
+  start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
+    --bind-address="$LAKEHOUSE_BIND" --advertise-address="$LAKEHOUSE_BIND" \
+    --secure-port="$KUBE_APISERVER_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" \
+    --etcd-servers="$ETCD_URL" --etcd-cafile="$PKI/ca.crt" \
+    --etcd-certfile="$PKI/apiserver-etcd-client.crt" --etcd-keyfile="$PKI/apiserver-etcd-client.key" \
+    --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --endpoint-reconciler-type=none \
+    --profiling=false
+  wait_for kube-apiserver apiserver_ready
+
+  # --leader-elect=false: a single instance, and a restart need not wait for an old lease.
+  # --use-service-account-credentials: each controller acts as its own service account.
+  start_daemon kube-controller-manager "$K8S_BIN/kube-controller-manager" \
+    --kubeconfig="$K8S_STATE/controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$K8S_STATE/controller-manager.kubeconfig" \
+    --authorization-kubeconfig="$K8S_STATE/controller-manager.kubeconfig" \
+    --bind-address="$LAKEHOUSE_BIND" --secure-port="$KUBE_CONTROLLER_MANAGER_PORT" \
+    --cert-dir="$K8S_STATE/controller-manager" \
+    --controllers="$KCM_CONTROLLERS" --leader-elect=false --use-service-account-credentials \
+    --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --cluster-name=devstack --profiling=false
+  wait_for kube-controller-manager kcm_healthy
+  # Pods and clients expect the `default` service account; the serviceaccount controller
+  # creates it shortly after start-up.
+  wait_for kube-controller-manager kctl -n default get serviceaccount default
+}
+
+stop() {
+  stop_daemon kube-controller-manager
+  stop_daemon kube-apiserver
+  stop_daemon etcd
+}
+
+case "${1:-}" in
+  install) install ;;
+  start) start ;;
+  stop) stop ;;
+  status) status_line kube-apiserver all_healthy ;;
+  env)
+    printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE"
+    printf 'export KUBECTL=%q\n' "$KUBECTL" ;;
+  kubectl) shift; exec "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" "$@" ;;
+  *) echo "usage: $0 install|start|stop|status|env|kubectl ARGS..." >&2; exit 2 ;;
+esac

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The IngestionRun operator as a local process against the local control plane.
+# start installs the CRD and the runs' namespace first; the operator reads every endpoint and
+# credential from the environment, exactly as in a cluster.
+source "$(dirname "$0")/../lib.sh"
+
+NAME=operator
+kubectl_() { "$DEVSTACK_DIR/services/kubernetes.sh" kubectl "$@"; }
+healthy() { curl -fsS "http://$LAKEHOUSE_BIND:$OPERATOR_HEALTH_PORT/healthz" >/dev/null; }
+
+install() { [[ -x "$REPO_ROOT/.venv/bin/python" ]] || "$DEVSTACK_DIR/python.sh"; }
+
+install_crds() {
+  kubectl_ apply --server-side --force-conflicts -f "$REPO_ROOT/crds/" >/dev/null
+  kubectl_ wait --for=condition=Established --timeout=60s crd/ingestionruns.lakehouse.dev >/dev/null
+  kubectl_ get namespace "$LAKEHOUSE_NAMESPACE" >/dev/null 2>&1 || kubectl_ create namespace "$LAKEHOUSE_NAMESPACE" >/dev/null
+}
+
+start() {
+  install
+  install_crds
+  if is_running "$NAME"; then log "$NAME already running"; return 0; fi
+  # The stack's endpoints and credentials reach the process through its environment only.
+  eval "$("$DEVSTACK_DIR/stack.sh" env-services)"
+  export LAKEHOUSE_NAMESPACE LAKEHOUSE_HEALTH_PORT="$OPERATOR_HEALTH_PORT" LAKEHOUSE_METRICS_PORT="$OPERATOR_METRICS_PORT"
+  export PYTHONUNBUFFERED=1
+  start_daemon "$NAME" "$REPO_ROOT/.venv/bin/python" -m lakehouse_operator
+  wait_for "$NAME" healthy
+}
+
+stop() { stop_daemon "$NAME"; }
+status() { status_line "$NAME" healthy; }
+env() {
+  echo "export LAKEHOUSE_NAMESPACE=$LAKEHOUSE_NAMESPACE"
+  echo "export LAKEHOUSE_OPERATOR_METRICS_URL=http://$LAKEHOUSE_BIND:$OPERATOR_METRICS_PORT/metrics"
+}
+
+case "${1:-}" in
+  install|start|stop|status|env) "$1" ;;
+  restart) stop; start ;;
+  *) echo "usage: $0 install|start|stop|restart|status|env" >&2; exit 2 ;;
+esac

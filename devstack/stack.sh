@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The local stack as a whole: up | down | status | logs [SERVICE] | env
+source "$(dirname "$0")/lib.sh"
+
+# Start order is dependency order: the catalog needs PostgreSQL and S3.
+SERVICES=(postgres s3 kafka iceberg-rest kubernetes)
+# Platform processes run on top of the servers.
+PLATFORM=(operator)
+
+service() { "$DEVSTACK_DIR/services/$1.sh" "${@:2}"; }
+
+up() {
+  local started=$SECONDS s
+  "$DEVSTACK_DIR/python.sh"
+  for s in "${SERVICES[@]}"; do service "$s" install; done
+  log "installed in $((SECONDS - started))s"
+  for s in "${SERVICES[@]}"; do service "$s" start; done
+  "$DEVSTACK_DIR/migrate.sh"
+  for s in "${PLATFORM[@]}"; do service "$s" start; done
+  log "stack up in $((SECONDS - started))s; run: eval \"\$(make -s env)\""
+}
+
+down() {
+  local i
+  for ((i = ${#PLATFORM[@]} - 1; i >= 0; i--)); do service "${PLATFORM[i]}" stop; done
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do service "${SERVICES[i]}" stop; done
+}
+
+status() {
+  local s failed=0
+  for s in "${SERVICES[@]}" "${PLATFORM[@]}"; do service "$s" status || failed=1; done
+  return "$failed"
+}
+
+logs() {
+  if [[ -n "${1:-}" ]]; then exec tail -n 200 -F "$LOG_DIR/$1.log"; fi
+  local f
+  for f in "$LOG_DIR"/*.log; do
+    [[ -e "$f" ]] || continue
+    printf '==> %s <==\n' "$f"; tail -n 20 "$f"; echo
+  done
+}
+
+# env-services: the servers' endpoints only (what the platform processes are started with).
+env_services() {
+  local s
+  for s in "${SERVICES[@]}"; do service "$s" env; done
+}
+
+env() {
+  echo "export LAKEHOUSE_STATE_DIR=$LAKEHOUSE_STATE_DIR"
+  env_services
+  for s in "${PLATFORM[@]}"; do service "$s" env; done
+}
+
+case "${1:-}" in
+  up|down|status|env) "$1" ;;
+  env-services) env_services ;;
+  logs) logs "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|logs [SERVICE]|env" >&2; exit 2 ;;
+esac

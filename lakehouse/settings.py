@@ -1,0 +1,92 @@
+"""Endpoints and credentials of the platform's services, from the environment only.
+
+In a cluster they come from the Deployment's env (Secrets via secretKeyRef); locally from
+`eval "$(make -s env)"`. Secrets have no defaults and never come from argv.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class S3Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    endpoint_url: str | None = Field(default=None, alias="S3_ENDPOINT_URL")
+    access_key_id: SecretStr | None = Field(default=None, alias="AWS_ACCESS_KEY_ID")
+    secret_access_key: SecretStr | None = Field(default=None, alias="AWS_SECRET_ACCESS_KEY")
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+    # MinIO, SeaweedFS and most on-premise stores want path-style addressing.
+    path_style: bool = Field(default=True, alias="S3_PATH_STYLE")
+
+    def client(self):  # -> botocore S3 client (its type is generated at run time)
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id.get_secret_value() if self.access_key_id else None,
+            aws_secret_access_key=self.secret_access_key.get_secret_value() if self.secret_access_key else None,
+            config=Config(
+                s3={"addressing_style": "path" if self.path_style else "auto"},
+                retries={"max_attempts": 5, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+            ),
+        )
+
+    def pyiceberg_properties(self) -> dict[str, str]:
+        """FileIO properties for PyIceberg (the catalog may also vend its own)."""
+        properties = {"s3.region": self.region, "s3.path-style-access": str(self.path_style).lower()}
+        if self.endpoint_url:
+            properties["s3.endpoint"] = self.endpoint_url
+        if self.access_key_id and self.secret_access_key:
+            properties["s3.access-key-id"] = self.access_key_id.get_secret_value()
+            properties["s3.secret-access-key"] = self.secret_access_key.get_secret_value()
+        return properties
+
+
+class CatalogSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    uri: str = Field(alias="ICEBERG_CATALOG_URI")
+    warehouse: str = Field(alias="ICEBERG_WAREHOUSE")
+    token: SecretStr | None = Field(default=None, alias="ICEBERG_CATALOG_TOKEN")
+    name: str = Field(default="lakehouse", alias="ICEBERG_CATALOG_NAME")
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    bootstrap_servers: str = Field(alias="KAFKA_BOOTSTRAP_SERVERS")
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    url: SecretStr = Field(alias="DATABASE_URL")
+
+
+class PlatformSettings:
+    """Lazily loaded, so a component only needs the variables of the services it really uses."""
+
+    @cached_property
+    def s3(self) -> S3Settings:
+        return S3Settings()
+
+    @cached_property
+    def catalog(self) -> CatalogSettings:
+        return CatalogSettings()
+
+    @cached_property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings()
+
+    @cached_property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings()

@@ -1,0 +1,77 @@
+"""S3 object access in the S3 API's common subset, so AWS, MinIO and SeaweedFS all work."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Location:
+        if not uri.startswith("s3://"):
+            raise ValueError(f"not an S3 URI: {uri!r}")
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        if not bucket or not key:
+            raise ValueError(f"S3 URI needs a bucket and a key: {uri!r}")
+        return cls(bucket, key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class ObjectNotFoundError(FileNotFoundError):
+    pass
+
+
+def is_not_found(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
+
+
+def read_object(client: Any, location: S3Location) -> bytes:
+    try:
+        return client.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+    except ClientError as error:
+        if is_not_found(error):
+            raise ObjectNotFoundError(f"{location.uri} does not exist") from error
+        raise
+
+
+def head_object(client: Any, location: S3Location) -> dict[str, Any] | None:
+    try:
+        return client.head_object(Bucket=location.bucket, Key=location.key)
+    except ClientError as error:
+        if is_not_found(error):
+            return None
+        raise
+
+
+def write_parquet(client: Any, location: S3Location, table: pa.Table, metadata: dict[str, str]) -> None:
+    """One PUT, so readers see the whole file or nothing; rewriting the same key is idempotent."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    client.put_object(
+        Bucket=location.bucket,
+        Key=location.key,
+        Body=buffer.getvalue(),
+        ContentType="application/vnd.apache.parquet",
+        Metadata=metadata,
+    )
+
+
+def read_parquet(client: Any, location: S3Location) -> pa.Table:
+    return pq.read_table(io.BytesIO(read_object(client, location)))
+
+
+def delete_object(client: Any, location: S3Location) -> None:
+    client.delete_object(Bucket=location.bucket, Key=location.key)

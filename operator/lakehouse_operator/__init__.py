@@ -1,0 +1,1 @@
+"""The IngestionRun operator (Kopf). Run with `python -m lakehouse_operator`."""

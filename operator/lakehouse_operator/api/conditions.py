@@ -1,0 +1,67 @@
+"""Conditions in the Kubernetes shape (metav1.Condition)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConditionType(StrEnum):
+    VALIDATED = "Validated"  # spec, contract and source object checked
+    INGESTED = "Ingested"  # raw and quarantine written
+    TRANSFORMED = "Transformed"  # bronze rows committed
+    READY = "Ready"  # the run succeeded; False with the phase as reason while it is under way
+    FAILED = "Failed"
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str = Field(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$")
+    message: str = ""
+    last_transition_time: str = Field(alias="lastTransitionTime")
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def upsert_condition(
+    conditions: list[Condition], type_: str, status: str, reason: str, message: str, generation: int | None
+) -> list[Condition]:
+    """A new list with the condition set; lastTransitionTime moves only when status changes."""
+    updated: list[Condition] = []
+    found = False
+    for condition in conditions:
+        if condition.type != type_:
+            updated.append(condition)
+            continue
+        found = True
+        transition_time = condition.last_transition_time if condition.status == status else now_rfc3339()
+        updated.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                lastTransitionTime=transition_time,
+                observedGeneration=generation,
+            )
+        )
+    if not found:
+        updated.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                lastTransitionTime=now_rfc3339(),
+                observedGeneration=generation,
+            )
+        )
+    return updated

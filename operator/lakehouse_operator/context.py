@@ -1,0 +1,53 @@
+"""Building an engine's RunContext from an IngestionRun body."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
+from lakehouse_operator.api import GROUP, KIND, VERSION
+from lakehouse_operator.api.status import IngestionRunStatus
+from lakehouse_operator.engines.base import RunContext, RunRejectedError
+
+
+def run_context(body: dict[str, Any], contracts: ContractRegistry) -> RunContext:
+    spec, metadata = body["spec"], body["metadata"]
+    status = IngestionRunStatus.from_body(body.get("status"))
+    contract = load_contract(spec["dataset"], contracts)
+    target = spec.get("target") or {}
+    started = _parse_time(status.start_time) if status.start_time else dt.datetime.now(dt.UTC)
+    return RunContext(
+        name=metadata["name"],
+        namespace=metadata["namespace"],
+        upload_id=spec["uploadId"],
+        dataset=spec["dataset"],
+        contract=contract,
+        source_uri=spec["source"]["uri"],
+        source_format=spec["source"]["format"],
+        source_sha256=spec["source"].get("sha256"),
+        processing_date=dt.date.fromisoformat(status.processing_date) if status.processing_date else started.date(),
+        ingest_timestamp=started.astimezone(dt.UTC).replace(tzinfo=None),
+        target_table=(
+            f"{target.get('namespace', contract.bronze.namespace)}.{target.get('table', contract.bronze.table)}"
+        ),
+        owner={
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": metadata["name"],
+            "uid": metadata["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        },
+    )
+
+
+def load_contract(dataset: str, contracts: ContractRegistry):
+    try:
+        return contracts.get(dataset)
+    except UnknownDatasetError as error:
+        raise RunRejectedError("UnknownDataset", f"{error}; create the run for one of those") from error
+
+
+def _parse_time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

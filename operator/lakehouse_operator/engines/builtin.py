@@ -1,0 +1,55 @@
+"""Ingest inside the operator process with Python and Arrow, for clusters without NiFi."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakehouse.ingest.builtin import ChecksumMismatchError, IngestPaths, ingest_upload
+from lakehouse.ingest.readers import UnreadableSourceError
+from lakehouse.ingest.validation import MissingColumnsError
+from lakehouse.storage.s3 import ObjectNotFoundError, S3Location
+from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError
+
+
+class BuiltinIngestEngine(IngestEngine):
+    name = "builtin"
+
+    def __init__(self, s3: Any, raw_bucket: str, quarantine_bucket: str) -> None:
+        self._s3 = s3
+        self._raw_bucket = raw_bucket
+        self._quarantine_bucket = quarantine_bucket
+
+    def ingest(self, run: RunContext) -> IngestOutcome:
+        paths = IngestPaths.for_run(
+            run.dataset, run.processing_date, run.upload_id, self._raw_bucket, self._quarantine_bucket
+        )
+        try:
+            report = ingest_upload(
+                self._s3,
+                run.contract,
+                S3Location.parse(run.source_uri),
+                run.source_format,  # type: ignore[arg-type]
+                run.upload_id,
+                paths,
+                run.source_sha256,
+            )
+        except ObjectNotFoundError as error:
+            raise RunRejectedError("SourceNotFound", f"{error}; upload the file again to start a new run") from error
+        except ChecksumMismatchError as error:
+            raise RunRejectedError("ChecksumMismatch", f"{error}; the object changed after upload") from error
+        except UnreadableSourceError as error:
+            raise RunRejectedError("UnreadableSource", f"{error}; check the file and its declared format") from error
+        except MissingColumnsError as error:
+            raise RunRejectedError(
+                "MissingColumns", f"{error}; fix the file's header to match the {run.dataset} contract"
+            ) from error
+        result = report.result
+        return IngestOutcome(
+            input_rows=result.input_rows,
+            valid_rows=result.valid.num_rows,
+            rejected_rows=result.rejected.num_rows,
+            raw_uri=paths.raw.uri,
+            quarantine_uri=paths.quarantine.uri if result.rejected.num_rows else None,
+            bytes_in=report.bytes_in,
+            checks=result.checks,
+        )

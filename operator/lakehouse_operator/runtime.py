@@ -1,0 +1,59 @@
+"""The operator's long-lived dependencies, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from pyiceberg.catalog import Catalog
+
+from lakehouse.catalog.connect import rest_catalog
+from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.db.metadata import MetadataStore
+from lakehouse.events import KafkaEventPublisher
+from lakehouse.settings import PlatformSettings
+from lakehouse_operator.engines.arrow import ArrowTransformEngine
+from lakehouse_operator.engines.base import IngestEngine, TransformEngine
+from lakehouse_operator.engines.builtin import BuiltinIngestEngine
+from lakehouse_operator.settings import OperatorSettings
+from lakehouse_operator.status_writer import StatusWriter
+
+
+@dataclass
+class Runtime:
+    settings: OperatorSettings
+    platform: PlatformSettings = field(default_factory=PlatformSettings)
+
+    @cached_property
+    def contracts(self) -> ContractRegistry:
+        return ContractRegistry.default()
+
+    @cached_property
+    def s3(self):
+        return self.platform.s3.client()
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return rest_catalog(self.platform.catalog, self.platform.s3)
+
+    @cached_property
+    def events(self) -> KafkaEventPublisher:
+        return KafkaEventPublisher(self.platform.kafka.bootstrap_servers)
+
+    @cached_property
+    def metadata(self) -> MetadataStore:
+        return MetadataStore(self.platform.database.url.get_secret_value())
+
+    @cached_property
+    def status(self) -> StatusWriter:
+        return StatusWriter()
+
+    @cached_property
+    def ingest_engines(self) -> dict[str, IngestEngine]:
+        return {
+            "builtin": BuiltinIngestEngine(self.s3, self.settings.raw_bucket, self.settings.quarantine_bucket),
+        }
+
+    @cached_property
+    def transform_engines(self) -> dict[str, TransformEngine]:
+        return {"arrow": ArrowTransformEngine(self.s3, lambda: self.catalog)}

@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """Operator behaviour, from the environment (the chart's ConfigMap/Deployment env)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    namespace: str = Field(default="lakehouse", alias="LAKEHOUSE_NAMESPACE")
+    raw_bucket: str = Field(default="raw", alias="LAKEHOUSE_RAW_BUCKET")
+    quarantine_bucket: str = Field(default="quarantine", alias="LAKEHOUSE_QUARANTINE_BUCKET")
+    default_ingest_engine: Literal["builtin", "nifi"] = Field(default="builtin", alias="LAKEHOUSE_INGEST_ENGINE")
+    default_transform_engine: Literal["arrow", "spark"] = Field(default="arrow", alias="LAKEHOUSE_TRANSFORM_ENGINE")
+    # Files above this size go to Spark when the run does not choose (and Spark is available).
+    spark_threshold_bytes: int = Field(default=256 * 1024 * 1024, alias="LAKEHOUSE_SPARK_THRESHOLD_BYTES")
+    max_attempts: int = Field(default=5, ge=1, alias="LAKEHOUSE_MAX_ATTEMPTS")
+    retry_base_delay: float = Field(default=2.0, gt=0, alias="LAKEHOUSE_RETRY_BASE_DELAY")
+    retry_max_delay: float = Field(default=60.0, gt=0, alias="LAKEHOUSE_RETRY_MAX_DELAY")
+    metrics_port: int = Field(default=0, ge=0, alias="LAKEHOUSE_METRICS_PORT")  # 0: no metrics server
+    health_port: int = Field(default=0, ge=0, alias="LAKEHOUSE_HEALTH_PORT")  # 0: no liveness endpoint
+    workers: int = Field(default=4, ge=1, alias="LAKEHOUSE_OPERATOR_WORKERS")
+
+    def retry_delay(self, retry: int) -> float:
+        """Exponential backoff: base, 2*base, 4*base, ... capped."""
+        return min(self.retry_base_delay * 2**retry, self.retry_max_delay)

@@ -1,0 +1,78 @@
+import pytest
+from lakehouse_operator.api.conditions import ConditionType
+from lakehouse_operator.api.phase import ALLOWED_TRANSITIONS, Phase
+from lakehouse_operator.api.status import IngestionRunStatus, RowCounts
+from lakehouse_operator.status_writer import ConditionUpdate, PhaseChange, apply_change
+
+
+def conditions_by_type(status: IngestionRunStatus) -> dict[str, dict]:
+    return {c["type"]: c for c in status.to_k8s()["conditions"]}
+
+
+def test_first_change_sets_phase_ready_condition_and_generation() -> None:
+    status = apply_change(IngestionRunStatus(), PhaseChange(Phase.PENDING, "Accepted", "accepted"), generation=1)
+
+    k8s = status.to_k8s()
+    assert k8s["phase"] == "Pending"
+    assert k8s["observedGeneration"] == 1
+    ready = conditions_by_type(status)["Ready"]
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "Accepted", "accepted")
+    assert "completionTime" not in k8s
+
+
+def test_success_marks_ready_and_completion_and_keeps_other_conditions() -> None:
+    ingesting = apply_change(
+        IngestionRunStatus(),
+        PhaseChange(
+            Phase.INGESTING,
+            "IngestStarted",
+            "go",
+            conditions=[ConditionUpdate(ConditionType.VALIDATED, "True", "SourceFound", "ok")],
+        ),
+        generation=1,
+    )
+    done = apply_change(
+        ingesting,
+        PhaseChange(Phase.SUCCEEDED, "BronzeCommitted", "5 rows", fields={"counts": RowCounts(written=5)}),
+        generation=1,
+    )
+
+    conditions = conditions_by_type(done)
+    assert conditions["Ready"]["status"] == "True"
+    assert conditions["Validated"]["status"] == "True"
+    assert done.to_k8s()["counts"] == {"written": 5}
+    assert done.completion_time is not None and done.is_done
+
+
+def test_failure_sets_failed_condition_with_reason() -> None:
+    failed = apply_change(
+        IngestionRunStatus(phase=Phase.INGESTING),
+        PhaseChange(Phase.FAILED, "MissingColumns", "fix the header"),
+        generation=2,
+    )
+    condition = conditions_by_type(failed)["Failed"]
+    assert (condition["status"], condition["reason"], condition["observedGeneration"]) == (
+        "True",
+        "MissingColumns",
+        2,
+    )
+
+
+def test_unchanged_condition_keeps_its_transition_time() -> None:
+    first = apply_change(IngestionRunStatus(), PhaseChange(Phase.PENDING, "Accepted", "a"), generation=1)
+    again = apply_change(first, PhaseChange(Phase.PENDING, "Retrying", "b"), generation=1)
+    assert (
+        conditions_by_type(first)["Ready"]["lastTransitionTime"]
+        == conditions_by_type(again)["Ready"]["lastTransitionTime"]
+    )
+
+
+@pytest.mark.parametrize("phase", [Phase.SUCCEEDED, Phase.FAILED])
+def test_terminal_phases_allow_no_moves(phase: Phase) -> None:
+    assert phase.is_terminal and ALLOWED_TRANSITIONS[phase] == set()
+
+
+def test_every_non_terminal_phase_can_fail() -> None:
+    for phase, moves in ALLOWED_TRANSITIONS.items():
+        if phase is None or not phase.is_terminal:
+            assert Phase.FAILED in moves

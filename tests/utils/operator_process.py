@@ -1,0 +1,77 @@
+"""The operator as a real child process, for tests that kill and restart it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OperatorProcess:
+    """`python -m lakehouse_operator` watching one namespace; logs go to a file for post-mortems."""
+
+    def __init__(self, namespace: str, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.namespace = namespace
+        self.log_path = log_path
+        self.extra_env = extra_env or {}
+        self.health_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> OperatorProcess:
+        env = {
+            **os.environ,
+            **self.extra_env,
+            "LAKEHOUSE_NAMESPACE": self.namespace,
+            "LAKEHOUSE_HEALTH_PORT": str(self.health_port),
+            "LAKEHOUSE_METRICS_PORT": "0",
+            "LAKEHOUSE_RETRY_BASE_DELAY": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lakehouse_operator"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise TimeoutError(f"operator not healthy after {timeout}s; see {self.log_path}")
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_exit(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.alive:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.alive:
+            assert self.process is not None
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
