@@ -57,18 +57,18 @@ cmd_start() {
     || die "$NAME needs PostgreSQL: run devstack/services/postgres.sh start"
   "$DEVSTACK_DIR/services/s3.sh" status >/dev/null \
     || die "$NAME needs S3: run devstack/services/s3.sh start"
-  local pg_password
-  pg_password="$("$DEVSTACK_DIR/services/postgres.sh" env \
-    | sed -n 's#^export ICEBERG_CATALOG_DATABASE_URL=postgresql://iceberg:\(.*\)@.*#\1#p')"
-  [[ -n "$pg_password" ]] || die "could not read the iceberg_catalog password from postgres.sh env"
   (
-    # S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION of the S3 service.
+    # ICEBERG_CATALOG_DATABASE_URL (postgresql://USER:PASSWORD@HOST:PORT/DB) of the PostgreSQL service,
+    # and S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION of the S3 service.
+    eval "$("$DEVSTACK_DIR/services/postgres.sh" env)"
     eval "$("$DEVSTACK_DIR/services/s3.sh" env)"
+    [[ "${ICEBERG_CATALOG_DATABASE_URL:-}" =~ ^postgresql://([^:@/]+):([^@/]+)@([^/]+)/([^/?]+)$ ]] \
+      || die "postgres.sh env gave no usable ICEBERG_CATALOG_DATABASE_URL"
     export CATALOG_CATALOG_NAME=lakehouse \
       CATALOG_CATALOG__IMPL=org.apache.iceberg.jdbc.JdbcCatalog \
-      CATALOG_URI="jdbc:postgresql://$LAKEHOUSE_BIND:$POSTGRES_PORT/iceberg_catalog" \
-      CATALOG_JDBC_USER=iceberg \
-      CATALOG_JDBC_PASSWORD="$pg_password" \
+      CATALOG_URI="jdbc:postgresql://${BASH_REMATCH[3]}/${BASH_REMATCH[4]}" \
+      CATALOG_JDBC_USER="${BASH_REMATCH[1]}" \
+      CATALOG_JDBC_PASSWORD="${BASH_REMATCH[2]}" \
       CATALOG_JDBC_SCHEMA__VERSION=V1 \
       CATALOG_WAREHOUSE="$WAREHOUSE" \
       CATALOG_IO__IMPL=org.apache.iceberg.aws.s3.S3FileIO \
@@ -83,6 +83,7 @@ cmd_start() {
     # shellcheck disable=SC2086  # ICEBERG_REST_HEAP_OPTS is a list of JVM flags
     start_daemon "$NAME" "$JAVA" $ICEBERG_REST_HEAP_OPTS -XX:+UseSerialGC -XX:+ExitOnOutOfMemoryError \
       -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.showDateTime=true \
+      "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS" \
       -Dorg.slf4j.simpleLogger.log.org.eclipse.jetty=warn \
       -cp "$LAUNCHER_CLASSES:$ICEBERG_LIBS/*" "$LAUNCHER_MAIN"
   )

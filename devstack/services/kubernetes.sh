@@ -26,7 +26,7 @@ ttl-after-finished-controller"
 GO="$(command -v go || echo /usr/local/go/bin/go)"
 export GOTOOLCHAIN=local # fail clearly instead of trying to download another toolchain
 
-# origin_commit MODULE@VERSION: the git commit the proxy recorded for a module version.
+# origin_commit MODULE@VERSION: the git commit the proxy recorded for a module version (or "").
 origin_commit() {
   "$GO" mod download -json "$1" | sed -n 's/.*"Hash": "\([0-9a-f]*\)".*/\1/p' | head -n1
 }
@@ -46,6 +46,7 @@ install() {
     for kv in "gitVersion=$KUBERNETES_VERSION" "gitMajor=1" "gitMinor=$minor" "gitCommit=$commit" \
       "gitTreeState=clean" "buildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; do
       key="${kv%%=*}" val="${kv#*=}"
+      [[ -n "$val" ]] || continue # the proxy does not always record the commit
       ldflags+=" -X k8s.io/component-base/version.$key=$val -X k8s.io/client-go/pkg/version.$key=$val"
     done
     rm -rf "$K8S_BIN.tmp"; mkdir -p "$K8S_BIN.tmp"
@@ -61,11 +62,11 @@ install() {
     grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION\b" "$DEVSTACK_DIR/etcd/go.mod" \
       || die "devstack/etcd/go.mod does not pin go.etcd.io/etcd/server/v3 $ETCD_VERSION"
     log "building etcd $ETCD_VERSION"
-    local sha
+    local sha etcd_ldflags="-s -w"
     sha="$(cd "$DEVSTACK_DIR/etcd" && origin_commit "go.etcd.io/etcd/server/v3@$ETCD_VERSION")"
+    [[ -z "$sha" ]] || etcd_ldflags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=${sha:0:8}"
     rm -rf "$ETCD_BIN.tmp"; mkdir -p "$ETCD_BIN.tmp"
-    (cd "$DEVSTACK_DIR/etcd" && "$GO" build -trimpath \
-      -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=${sha:0:8}" \
+    (cd "$DEVSTACK_DIR/etcd" && "$GO" build -trimpath -ldflags "$etcd_ldflags" \
       -o "$ETCD_BIN.tmp/etcd" go.etcd.io/etcd/server/v3)
     rm -rf "$ETCD_BIN"; mv "$ETCD_BIN.tmp" "$ETCD_BIN"
   fi
@@ -81,7 +82,8 @@ pki_cert() {
     | openssl x509 -req -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -set_serial "0x$(openssl rand -hex 16)" \
         -days 3650 -out "$PKI/$name.crt" 2>/dev/null \
         -extfile <(printf '%s\n' "basicConstraints=critical,CA:FALSE" \
-                     "keyUsage=critical,digitalSignature,keyEncipherment" "$@")
+                     "keyUsage=critical,digitalSignature,keyEncipherment" "$@") \
+    || die "could not sign the $name certificate"
 }
 
 ensure_pki() {
@@ -99,11 +101,14 @@ ensure_pki() {
     # The in-cluster names let pods (should a node ever join) reach the API by its service name.
     pki_cert apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth" \
       "subjectAltName=$sans,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-    pki_cert etcd "/CN=etcd" "extendedKeyUsage=serverAuth" "subjectAltName=$sans"
+    # etcd's HTTP gateway dials its own gRPC port with this same certificate: clientAuth too.
+    pki_cert etcd "/CN=etcd" "extendedKeyUsage=serverAuth,clientAuth" "subjectAltName=$sans"
     pki_cert apiserver-etcd-client "/CN=kube-apiserver-etcd-client" "extendedKeyUsage=clientAuth"
     # system:masters is the built-in superuser group; RBAC cannot restrict it.
     pki_cert admin "/O=system:masters/CN=kubernetes-admin" "extendedKeyUsage=clientAuth"
     pki_cert controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
+    # The aggregation layer's identity towards extension API servers (request-header auth).
+    pki_cert front-proxy-client "/CN=front-proxy-client" "extendedKeyUsage=clientAuth"
     # Service-account tokens are signed by the apiserver (TokenRequest) and the token
     # controller (legacy secrets) with this key; the apiserver verifies them with the public half.
     if [[ ! -s "$PKI/sa.pub" ]]; then
@@ -158,6 +163,11 @@ start() {
     --cert-file="$PKI/etcd.crt" --key-file="$PKI/etcd.key" --log-level=warn
   wait_for etcd etcd_healthy
 
+  # --requestheader-*/--proxy-client-*: the aggregation layer; the controller-manager's delegated
+  # authentication also reads that CA and logs errors without it. The shared CA is safe
+  # because only the CN front-proxy-client may assert identity headers.
+  # --shutdown-send-retry-after: on SIGTERM wait 2s, not --request-timeout (60s), for open watches
+  # (an operator's) to close; otherwise `stop` always ran into its KILL fallback.
   # --endpoint-reconciler-type=none: the `kubernetes` Service's endpoints would be the
   # advertise address, and a loopback address is invalid there (it would log errors forever).
   start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
@@ -171,7 +181,12 @@ start() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --endpoint-reconciler-type=none \
-    --profiling=false
+    --requestheader-client-ca-file="$PKI/ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$PKI/front-proxy-client.crt" \
+    --proxy-client-key-file="$PKI/front-proxy-client.key" \
+    --shutdown-send-retry-after --profiling=false
   wait_for kube-apiserver apiserver_ready
 
   # --leader-elect=false: a single instance, and a restart need not wait for an old lease.

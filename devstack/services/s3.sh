@@ -28,9 +28,11 @@ cmd_install() {
   mv "$WEED.tmp" "$WEED"
 }
 
-# Credentials: the caller's AWS_* variables win; otherwise the stack's own, generated once.
-access_key_id() { if [[ -n "${AWS_ACCESS_KEY_ID:-}" ]]; then echo "$AWS_ACCESS_KEY_ID"; else ensure_local_secret s3-access-key-id; fi; }
-secret_access_key() { if [[ -n "${AWS_SECRET_ACCESS_KEY:-}" ]]; then echo "$AWS_SECRET_ACCESS_KEY"; else ensure_local_secret s3-secret-access-key; fi; }
+# Credentials: the caller's AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY when both are set; otherwise
+# the stack's own pair, generated once into the state secrets.
+caller_credentials() { [[ -n "${AWS_ACCESS_KEY_ID:-}" && -n "${AWS_SECRET_ACCESS_KEY:-}" ]]; }
+access_key_id() { if caller_credentials; then echo "$AWS_ACCESS_KEY_ID"; else ensure_local_secret s3-access-key-id; fi; }
+secret_access_key() { if caller_credentials; then echo "$AWS_SECRET_ACCESS_KEY"; else ensure_local_secret s3-secret-access-key; fi; }
 
 # quote STRING: STRING as a double-quoted JSON / curl-config string.
 quote() { local s="${1//\\/\\\\}"; s="${s//\"/\\\"}"; printf '"%s"' "$s"; }
@@ -99,6 +101,13 @@ cmd_start() {
     export WEED_MASTER_VOLUME_GROWTH_COPY_1=1 WEED_MASTER_VOLUME_GROWTH_COPY_2=1 \
       WEED_MASTER_VOLUME_GROWTH_COPY_3=1 WEED_MASTER_VOLUME_GROWTH_COPY_OTHER=1
     export GOMEMLIMIT="$SEAWEEDFS_GOMEMLIMIT"
+    # JWT keys (security.toml settings, given as WEED_* environment variables): the volume and filer
+    # HTTP/gRPC APIs, which bypass S3 authentication, then refuse unsigned reads and writes.
+    WEED_JWT_SIGNING_KEY="$(ensure_local_secret seaweedfs-jwt-volume-write)"
+    WEED_JWT_SIGNING_READ_KEY="$(ensure_local_secret seaweedfs-jwt-volume-read)"
+    WEED_JWT_FILER_SIGNING_KEY="$(ensure_local_secret seaweedfs-jwt-filer-write)"
+    WEED_JWT_FILER_SIGNING_READ_KEY="$(ensure_local_secret seaweedfs-jwt-filer-read)"
+    export WEED_JWT_SIGNING_KEY WEED_JWT_SIGNING_READ_KEY WEED_JWT_FILER_SIGNING_KEY WEED_JWT_FILER_SIGNING_READ_KEY
     start_daemon "$NAME" "$WEED" -logtostderr=true -config_dir="$S3_STATE" server \
       -ip="$LAKEHOUSE_BIND" -ip.bind="$LAKEHOUSE_BIND" -dir="$S3_DATA" \
       -master.port="$SEAWEEDFS_MASTER_PORT" -master.port.grpc="$SEAWEEDFS_MASTER_GRPC_PORT" \
@@ -110,7 +119,7 @@ cmd_start() {
       -filer.localSocket="$RUN_DIR/seaweedfs-filer.sock" \
       -s3 -s3.port="$S3_PORT" -s3.port.grpc="$SEAWEEDFS_S3_GRPC_PORT" \
       -s3.port.iceberg=0 -s3.port.lance=0 -s3.localSocket="$RUN_DIR/seaweedfs-s3.sock" \
-      -s3.config="$S3_IDENTITIES" -s3.autoCreateBucket=false
+      -s3.config="$S3_IDENTITIES" -s3.iam=false -s3.autoCreateBucket=false
   )
   wait_for "$NAME" healthy
   ensure_buckets

@@ -98,7 +98,7 @@ def parse_column(column: Column, source: SparkColumn | None, input_type: st.Data
         absent = sf.lit(None).cast(st.StringType())
         return ParsedColumn(column, absent, sf.lit(None).cast(target), sf.lit(False))
     text = trimmed_text(source, input_type)
-    if input_type == target:  # already typed (raw/ from the built-in engine): nothing to parse
+    if input_type == target and not isinstance(target, st.StringType):  # typed raw/: nothing to parse
         return ParsedColumn(column, text, source, sf.lit(False))
     value, invalid = parse_text(column, text)
     return ParsedColumn(column, text, value, invalid)

@@ -79,7 +79,8 @@ class MetadataStore:
                     attempts, message, started_at, finished_at)
                 VALUES (%(run_id)s, %(namespace)s, %(dataset)s, %(upload_id)s, %(source_uri)s,
                     %(source_format)s, %(phase)s, %(ingest_engine)s, %(transform_engine)s, %(target_table)s,
-                    %(snapshot_id)s, %(attempts)s, %(message)s, COALESCE(%(started_at)s, now()), %(finished_at)s)
+                    %(snapshot_id)s, %(attempts)s, %(message)s, COALESCE(%(started_at)s, %(finished_at)s, now()),
+                    %(finished_at)s)
                 ON CONFLICT (run_id) DO UPDATE SET
                     phase = EXCLUDED.phase,
                     ingest_engine = COALESCE(EXCLUDED.ingest_engine, w.ingest_engine),

@@ -89,14 +89,10 @@ def main() -> int:
     say(f"bronze rows in {status['table']} (snapshot {status['snapshotId']})")
     catalog = rest_catalog(CatalogSettings(), S3Settings())
     bronze = catalog.load_table(status["table"]).scan(row_filter=EqualTo("upload_id", upload_id)).to_arrow()
-    print(
-        bronze.select(["order_id", "customer_id", "amount", "order_date", "year", "month", "day", "data_version"])
-        .slice(0, 8)
-        .to_pandas()
-        .to_string(index=False)
-        if _has_pandas()
-        else bronze.slice(0, 8).to_pylist()
-    )
+    columns = ["order_id", "customer_id", "amount", "order_date", "year", "month", "day", "data_version"]
+    print("  " + "".join(f"{name:>14}" for name in columns))
+    for row in bronze.select(columns).slice(0, 8).to_pylist():
+        print("  " + "".join(f"{row[name]!s:>14}" for name in columns))
     print(f"  ... {bronze.num_rows} rows from this upload")
 
     say(f"quarantined rows ({status['quarantinePath']})")
@@ -119,14 +115,6 @@ def main() -> int:
             print(f"  check {name:<28} {column:<12} passed={passed} failed={failed}")
     print(f"\nrun {upload_id} succeeded: {status['counts']}")
     return 0
-
-
-def _has_pandas() -> bool:
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

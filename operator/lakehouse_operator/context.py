@@ -16,7 +16,7 @@ def run_context(body: dict[str, Any], contracts: ContractRegistry) -> RunContext
     status = IngestionRunStatus.from_body(body.get("status"))
     contract = load_contract(spec["dataset"], contracts)
     target = spec.get("target") or {}
-    started = _parse_time(status.start_time) if status.start_time else dt.datetime.now(dt.UTC)
+    started = parse_time(status.start_time) if status.start_time else dt.datetime.now(dt.UTC)
     return RunContext(
         name=metadata["name"],
         namespace=metadata["namespace"],
@@ -49,5 +49,5 @@ def load_contract(dataset: str, contracts: ContractRegistry):
         raise RunRejectedError("UnknownDataset", f"{error}; create the run for one of those") from error
 
 
-def _parse_time(value: str) -> dt.datetime:
+def parse_time(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -35,7 +35,7 @@ from lakehouse_operator.api import GROUP, PLURAL, VERSION
 from lakehouse_operator.api.conditions import ConditionType
 from lakehouse_operator.api.phase import Phase
 from lakehouse_operator.api.status import EngineChoice, IngestionRunStatus, RowCounts
-from lakehouse_operator.context import load_contract, run_context
+from lakehouse_operator.context import load_contract, parse_time, run_context
 from lakehouse_operator.engine_selection import choose_ingest_engine, choose_transform_engine
 from lakehouse_operator.engines.base import RunRejectedError, StillRunning
 from lakehouse_operator.faults import crash_point
@@ -439,6 +439,7 @@ def _workflow_row(body: dict[str, Any], phase: Phase, message: str, **fields: An
         "transform_engine": engines.transform,
         "attempts": status.attempts or 0,
         "message": message,
+        "started_at": parse_time(status.start_time) if status.start_time else None,
     }
     values.update(fields)
     return WorkflowRow(**values)

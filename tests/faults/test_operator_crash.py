@@ -62,7 +62,6 @@ def test_crash_at_each_step_then_restart_finishes_exactly_once(
         os.environ["KAFKA_BOOTSTRAP_SERVERS"],
         up.upload_id,
         ["file-uploaded", "raw-data-ready", "bronze-layer-complete"],
-        expect=3,
     )
     # A step replayed after a crash may publish again, but always with the same CloudEvent id.
     assert {e["topic"]: e["id"] for e in events}.keys() == {

@@ -80,7 +80,7 @@ def test_csv_with_good_and_bad_rows_becomes_bronze_with_full_trail(
     table = catalog.load_table(table_name)
     snapshot = table.snapshot_by_id(status["snapshotId"])
     assert snapshot is not None and snapshot.summary.additional_properties[RUN_ID_PROPERTY] == up.upload_id
-    assert [f.transform.__class__.__name__ for f in table.spec().fields] == ["DayTransform"]
+    assert [f.transform.__class__.__name__ for f in table.spec().fields] == ["MonthTransform"]
 
     # Raw Parquet and quarantine with reasons.
     raw = read_parquet(s3, S3Location.parse(status["rawPath"]))
@@ -92,7 +92,7 @@ def test_csv_with_good_and_bad_rows_becomes_bronze_with_full_trail(
     assert {r["_upload_id"] for r in quarantined} == {up.upload_id}
 
     # One event per stage on Kafka, keyed by the upload id, as CloudEvents.
-    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], up.upload_id, PIPELINE_TOPICS, expect=3)
+    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], up.upload_id, PIPELINE_TOPICS)
     by_topic = {e["topic"]: e for e in events}
     assert set(by_topic) == {"file-uploaded", "raw-data-ready", "bronze-layer-complete"}
     assert len({e["id"] for e in events}) == 3
@@ -228,7 +228,7 @@ def test_bad_runs_fail_with_a_precise_reason(
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["reason"] == reason and failed["status"] == "True"
     assert status["message"] == failed["message"] and len(failed["message"]) > 20
-    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], up.upload_id, ["ingestion-failed"], expect=1)
+    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], up.upload_id, ["ingestion-failed"])
     assert [e["data"]["reason"] for e in events] == [reason]
     assert db.execute("SELECT phase FROM workflow_execution WHERE run_id = %s", (up.upload_id,)).fetchone() == (
         "Failed",

@@ -83,13 +83,21 @@ def spark_crd() -> str:
     """
     assert SPARK_CRD.is_file(), f"missing {SPARK_CRD}"
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(SPARK_CRD))
-    kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
-    return CRD_NAME
+    # Polled rather than `kubectl wait` (or a jsonpath filter), which error out instead of
+    # waiting while a brand-new CRD has no status.conditions yet.
+    deadline = time.monotonic() + 60
+    while True:
+        crd = json.loads(kubectl("get", f"crd/{CRD_NAME}", "-o", "json").stdout)
+        conditions = crd.get("status", {}).get("conditions") or []
+        if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+            return CRD_NAME
+        assert time.monotonic() < deadline, f"{CRD_NAME} not Established after 60s: {conditions}"
+        time.sleep(0.5)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def namespace() -> Iterator[str]:
-    """A fresh namespace; deleting it (namespace controller) must leave nothing behind."""
+    """A fresh namespace for this module; deleting it (namespace controller) must finish."""
     name = f"test-k8s-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", name)
     try:
@@ -137,6 +145,7 @@ def test_spark_application_round_trips(spark_crd: str, namespace: str) -> None:
         (0, "Python", r"spec\.executor\.instances.*should be greater than or equal to 1"),
         (2, "Go", r"spec\.type.*Unsupported value"),
     ],
+    ids=["string-for-integer", "below-minimum", "not-in-enum"],
 )
 def test_invalid_spark_application_is_rejected(
     spark_crd: str, namespace: str, instances: object, app_type: str, error: str
@@ -148,7 +157,7 @@ def test_invalid_spark_application_is_rejected(
     assert result.returncode != 0
     assert "is invalid" in result.stderr
     assert re.search(error, result.stderr), result.stderr
-    assert kubectl("get", "-n", namespace, "sparkapplications", "-o", "name").stdout.strip() == ""
+    assert kubectl("get", "-n", namespace, "sparkapplication", "bad-app", check=False).returncode != 0
 
 
 def test_rbac_denies_an_unprivileged_service_account(namespace: str) -> None:

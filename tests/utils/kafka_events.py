@@ -10,40 +10,39 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 
-def events_for(bootstrap: str, upload_id: str, topics: list[str], expect: int, timeout: float = 30) -> list[dict]:
-    """Every event keyed by `upload_id` on `topics`, read from the beginning, as (topic, CloudEvent)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+def events_for(bootstrap: str, upload_id: str, topics: list[str], timeout: float = 30) -> list[dict[str, Any]]:
+    """Every event keyed by `upload_id` on `topics`, from the start of each partition up to its end
+    as it was when called. Callers wait for the run to finish first, so its events are all in."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"test-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+    })
     found: list[dict[str, Any]] = []
     try:
-        consumer.subscribe(topics)
+        remaining: dict[tuple[str, int], int] = {}  # partition -> offset of its last message
+        assignment = []
+        metadata = consumer.list_topics(timeout=10)
+        for topic in topics:
+            for partition in metadata.topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                if high > low:
+                    remaining[(topic, partition)] = high - 1
+                    assignment.append(TopicPartition(topic, partition, low))
+        consumer.assign(assignment)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while remaining and time.monotonic() < deadline:
             message = consumer.poll(0.5)
             if message is None or message.error():
-                if len(found) >= expect and _at_end(consumer):
-                    break
                 continue
+            position = (message.topic(), message.partition())
+            if message.offset() >= remaining.get(position, -1):
+                remaining.pop(position, None)
             if message.key() == upload_id.encode():
                 event = json.loads(message.value())
                 found.append({"topic": message.topic(), "headers": dict(message.headers() or []), **event})
+        if remaining:
+            raise TimeoutError(f"could not read {sorted(remaining)} to the end within {timeout}s")
     finally:
         consumer.close()
     return found
-
-
-def _at_end(consumer: Consumer) -> bool:
-    assignment = consumer.assignment()
-    if not assignment:
-        return False
-    for partition in consumer.position(assignment):
-        _, high = consumer.get_watermark_offsets(TopicPartition(partition.topic, partition.partition), timeout=5)
-        if partition.offset < high:
-            return False
-    return True
