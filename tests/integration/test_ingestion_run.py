@@ -311,3 +311,29 @@ def test_kubernetes_events_record_each_transition(
     reasons = {e.reason for e in events}
     assert {"Accepted", "IngestStarted", "RawWritten", "TransformStarted", "BronzeCommitted"} <= reasons
     assert json.dumps([e.message for e in events])  # messages are plain text
+
+
+def test_stack_operator_runs_uploads_in_its_namespace_and_counts_them(
+    custom_objects: client.CustomObjectsApi, s3: Any
+) -> None:
+    """The operator `make up` started (not this module's) handles runs and exposes Prometheus metrics."""
+    import re
+    import urllib.request
+
+    url = os.environ.get("LAKEHOUSE_OPERATOR_METRICS_URL")
+    namespace = os.environ.get("LAKEHOUSE_NAMESPACE")
+    assert url and namespace, 'run `eval "$(make -s env)"` first'
+
+    def succeeded_count() -> float:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        assert "# TYPE lakehouse_stage_duration_seconds histogram" in text
+        match = re.search(r'lakehouse_runs_total\{dataset="orders",phase="Succeeded"\} ([0-9.e+]+)', text)
+        return float(match.group(1)) if match else 0.0
+
+    before = succeeded_count()
+    up = upload(s3, orders(10).csv_bytes(), "orders", "csv")
+    create_run(custom_objects, namespace, run_manifest(up, "orders", target=scratch_table("orders_stack")))
+    run = wait_for_phase(custom_objects, namespace, up.upload_id, {"Succeeded", "Failed"})
+
+    assert run["status"]["phase"] == "Succeeded", run["status"]
+    assert succeeded_count() == before + 1

@@ -13,11 +13,13 @@ from confluent_kafka import Consumer, TopicPartition
 def events_for(bootstrap: str, upload_id: str, topics: list[str], timeout: float = 30) -> list[dict[str, Any]]:
     """Every event keyed by `upload_id` on `topics`, from the start of each partition up to its end
     as it was when called. Callers wait for the run to finish first, so its events are all in."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"test-{uuid.uuid4().hex}",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
     found: list[dict[str, Any]] = []
     try:
         remaining: dict[tuple[str, int], int] = {}  # partition -> offset of its last message

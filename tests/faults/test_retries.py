@@ -1,0 +1,41 @@
+"""A dependency that stays down: the run retries with backoff, then fails with the reason on the resource."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from lakehouse.devtools.sample_data import orders
+from tests.utils.operator_process import OperatorProcess, free_port
+from tests.utils.runs import create_run, run_manifest, upload, wait_for_phase
+
+pytestmark = pytest.mark.integration
+
+
+def test_unreachable_catalog_exhausts_retries_and_fails_the_run(
+    run_namespace: str, custom_objects: client.CustomObjectsApi, s3: Any, tmp_path: Path
+) -> None:
+    closed_port = free_port()  # nothing listens there
+    env = {
+        "ICEBERG_CATALOG_URI": f"http://127.0.0.1:{closed_port}",
+        "LAKEHOUSE_MAX_ATTEMPTS": "3",
+        "LAKEHOUSE_RETRY_MAX_DELAY": "2",
+    }
+    process = OperatorProcess(run_namespace, tmp_path / "operator.log", env).start()
+    try:
+        up = upload(s3, orders(10).csv_bytes(), "orders", "csv")
+        create_run(custom_objects, run_namespace, run_manifest(up, "orders"))
+        retrying = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Failed"}, timeout=90)
+    finally:
+        process.stop()
+
+    status = retrying["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "RetriesExhausted"
+    assert "transform failed 3 times" in failed["message"]
+    assert status["attempts"] == 3
+    # The work before the broken step is kept: the raw data is there for a new run to pick up.
+    assert status["counts"]["valid"] == 10 and status["rawPath"].startswith("s3://raw/orders/")
