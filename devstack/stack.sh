@@ -13,6 +13,7 @@ up() {
   local started=$SECONDS s
   "$DEVSTACK_DIR/python.sh"
   for s in "${SERVICES[@]}"; do service "$s" install; done
+  "$DEVSTACK_DIR/spark.sh" install
   log "installed in $((SECONDS - started))s"
   for s in "${SERVICES[@]}"; do service "$s" start; done
   "$DEVSTACK_DIR/migrate.sh"
@@ -45,6 +46,7 @@ logs() {
 env_services() {
   local s
   for s in "${SERVICES[@]}"; do service "$s" env; done
+  "$DEVSTACK_DIR/spark.sh" env
 }
 
 env() {

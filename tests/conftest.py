@@ -66,10 +66,13 @@ def run_namespace(kube_api: client.ApiClient) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def operator(run_namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def operator(
+    request: pytest.FixtureRequest, run_namespace: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The module's own operator; a module may set OPERATOR_ENV to configure it."""
     stack_env("KUBECONFIG", "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "ICEBERG_CATALOG_URI")
     log = Path(tmp_path_factory.mktemp("operator")) / "operator.log"
-    process = OperatorProcess(run_namespace, log).start()
+    process = OperatorProcess(run_namespace, log, getattr(request.module, "OPERATOR_ENV", None)).start()
     yield process
     process.stop()
     assert process.process is not None and process.process.returncode in (0, -15), log.read_text()[-4000:]

@@ -38,7 +38,7 @@ install() {
   else
     grep -q "k8s.io/kubernetes $KUBERNETES_VERSION\b" "$DEVSTACK_DIR/k8s/go.mod" \
       || die "devstack/k8s/go.mod does not pin k8s.io/kubernetes $KUBERNETES_VERSION"
-    log "building kubernetes $KUBERNETES_VERSION (cold: ~20 min on 2 cores)"
+    log "building kubernetes $KUBERNETES_VERSION (cold: ~15-20 min on 2 cores)"
     local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
     local commit ldflags="-s -w" kv key val
     commit="$(cd "$DEVSTACK_DIR/k8s" && origin_commit "k8s.io/kubernetes@$KUBERNETES_VERSION")"

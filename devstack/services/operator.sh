@@ -12,7 +12,13 @@ install() { [[ -x "$REPO_ROOT/.venv/bin/python" ]] || "$DEVSTACK_DIR/python.sh";
 
 install_crds() {
   kubectl_ apply --server-side --force-conflicts -f "$REPO_ROOT/crds/" >/dev/null
-  kubectl_ wait --for=condition=Established --timeout=60s crd/ingestionruns.lakehouse.dev >/dev/null
+  # `kubectl wait` errors out on a CRD that has no conditions yet, so poll instead.
+  local deadline=$((SECONDS + 60))
+  until [[ "$(kubectl_ get crd ingestionruns.lakehouse.dev \
+      -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" == True ]]; do
+    ((SECONDS < deadline)) || die "CRD ingestionruns.lakehouse.dev not established after 60s"
+    sleep 0.3
+  done
   kubectl_ get namespace "$LAKEHOUSE_NAMESPACE" >/dev/null 2>&1 || kubectl_ create namespace "$LAKEHOUSE_NAMESPACE" >/dev/null
 }
 
@@ -24,6 +30,8 @@ start() {
   eval "$("$DEVSTACK_DIR/stack.sh" env-services)"
   export LAKEHOUSE_NAMESPACE LAKEHOUSE_HEALTH_PORT="$OPERATOR_HEALTH_PORT" LAKEHOUSE_METRICS_PORT="$OPERATOR_METRICS_PORT"
   export PYTHONUNBUFFERED=1
+  # Spark runs as local spark-submit children here; in a cluster the chart selects operator mode.
+  export LAKEHOUSE_SPARK_ENABLED="${LAKEHOUSE_SPARK_ENABLED:-true}" LAKEHOUSE_SPARK_MODE="${LAKEHOUSE_SPARK_MODE:-local}"
   start_daemon "$NAME" "$REPO_ROOT/.venv/bin/python" -m lakehouse_operator
   wait_for "$NAME" healthy
 }

@@ -24,16 +24,19 @@ from pyspark.sql import functions as sf
 from pyspark.sql import types as st
 
 from lakehouse.contracts.arrow_schema import raw_schema
-from lakehouse.contracts.model import RULE_SYMBOLS, Column, DatasetContract, Rule, rule_value_as
+from lakehouse.contracts.model import Column, DatasetContract, Rule, rule_value_as
 from lakehouse.contracts.spark_schema import spark_type
 from lakehouse.ingest.readers import ROW_NUMBER
 from lakehouse.ingest.validation import (
-    _BOOLEAN_TEXT,
+    BOOLEAN_TEXT,
     RAW_RECORD,
     REJECT_REASON,
     CheckResult,
     MissingColumnsError,
-    _pattern,
+    invalid_value_reason_parts,
+    required_reason,
+    rule_reason_parts,
+    value_pattern,
 )
 
 SOURCE_ROW = ROW_NUMBER
@@ -112,14 +115,14 @@ def parse_text(column: Column, text: SparkColumn) -> tuple[SparkColumn, SparkCol
         return text, sf.lit(False)
     if column.type == "boolean":
         lowered = sf.lower(text)
-        ok = sf.coalesce(lowered.isin(list(_BOOLEAN_TEXT)), sf.lit(False))
-        truthy = [spelling for spelling, meaning in _BOOLEAN_TEXT.items() if meaning]
+        ok = sf.coalesce(lowered.isin(list(BOOLEAN_TEXT)), sf.lit(False))
+        truthy = [spelling for spelling, meaning in BOOLEAN_TEXT.items() if meaning]
         return sf.when(ok, lowered.isin(truthy)), present & ~ok
     if column.type == "timestamp":
         value = _iso_timestamp_udf(text)
         return value, present & value.isNull()
 
-    ok = sf.coalesce(text.rlike(_pattern(column)), sf.lit(False))
+    ok = sf.coalesce(text.rlike(value_pattern(column)), sf.lit(False))
     candidates = sf.when(ok, text)
     if column.type == "date":
         value = candidates.cast(st.DateType())
@@ -197,14 +200,10 @@ def validation_plan(contract: DatasetContract, input_schema: st.StructType) -> V
         absent = p.value.isNull() & ~p.invalid
         checks.append(Check("not_null", target, absent, sf.lit(True)))
         checks.append(Check(f"type_{column.type}", target, p.invalid, sf.lit(True)))
-        rejections.append(
-            Rejection(
-                p.invalid,
-                sf.concat(sf.lit(f"{target}: "), _python_repr_udf(p.text), sf.lit(f" is not a valid {column.type}")),
-            )
-        )
+        before, after = invalid_value_reason_parts(column)
+        rejections.append(Rejection(p.invalid, sf.concat(sf.lit(before), _python_repr_udf(p.text), sf.lit(after))))
         if column.required:
-            rejections.append(Rejection(absent, sf.lit(f"{target}: required value is missing")))
+            rejections.append(Rejection(absent, sf.lit(required_reason(column))))
 
     for rule in contract.rules:
         column = contract.column(rule.column)
@@ -212,8 +211,8 @@ def validation_plan(contract: DatasetContract, input_schema: st.StructType) -> V
         present = p.value.isNotNull()
         failed = present & ~sf.coalesce(rule_holds(rule, column, p.value), sf.lit(False))
         checks.append(Check(rule.name, rule.column, failed, present))
-        prefix = f"{rule.name}: {column.target_name} {RULE_SYMBOLS[rule.op]} {rule.value} failed (value "
-        rejections.append(Rejection(failed, sf.concat(sf.lit(prefix), p.text, sf.lit(")"))))
+        before, after = rule_reason_parts(rule, column)
+        rejections.append(Rejection(failed, sf.concat(sf.lit(before), p.text, sf.lit(after))))
     return ValidationPlan(list(parsed.values()), checks, rejections)
 
 

@@ -25,7 +25,21 @@ RAW_RECORD = "_raw_record"
 _INTEGER_PATTERNS = {"long": r"^-?\d{1,18}$", "int": r"^-?\d{1,10}$"}
 _DOUBLE_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-_BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def required_reason(column: Column) -> str:
+    return f"{column.target_name}: required value is missing"
+
+
+def invalid_value_reason_parts(column: Column) -> tuple[str, str]:
+    """Text before and after the offending value's repr; every engine builds the reason from these."""
+    return f"{column.target_name}: ", f" is not a valid {column.type}"
+
+
+def rule_reason_parts(rule: Rule, column: Column) -> tuple[str, str]:
+    """Text before and after the offending value as written in the file."""
+    return f"{rule.name}: {column.target_name} {RULE_SYMBOLS[rule.op]} {rule.value} failed (value ", ")"
 
 
 class MissingColumnsError(ValueError):
@@ -121,13 +135,13 @@ def _parse(text: pa.Array, column: Column) -> tuple[pa.Array, np.ndarray]:
         return text, np.zeros(len(text), dtype=bool)
     if column.type == "boolean":
         lowered = pc.utf8_lower(text)
-        ok = _mask(pc.is_in(lowered, value_set=pa.array(list(_BOOLEAN_TEXT))))
-        values = pa.array([_BOOLEAN_TEXT.get(v) if v is not None else None for v in lowered.to_pylist()], pa.bool_())
+        ok = _mask(pc.is_in(lowered, value_set=pa.array(list(BOOLEAN_TEXT))))
+        values = pa.array([BOOLEAN_TEXT.get(v) if v is not None else None for v in lowered.to_pylist()], pa.bool_())
         return pc.if_else(pa.array(ok), values, pa.scalar(None, pa.bool_())), present & ~ok
     if column.type == "timestamp":
         return _parse_timestamps(text, present)
 
-    pattern = _pattern(column)
+    pattern = value_pattern(column)
     ok = _mask(pc.match_substring_regex(text, pattern))
     candidates = pc.if_else(pa.array(ok), text, pa.scalar(None, pa.string()))
     if column.type == "date":
@@ -145,7 +159,7 @@ def _parse(text: pa.Array, column: Column) -> tuple[pa.Array, np.ndarray]:
     return values, present & ~ok
 
 
-def _pattern(column: Column) -> str:
+def value_pattern(column: Column) -> str:
     if column.type in _INTEGER_PATTERNS:
         return _INTEGER_PATTERNS[column.type]
     if column.type == "double":
@@ -204,14 +218,14 @@ def _reasons(
         source_values = _text_column(table, column.name).take(pa.array(rows)).to_pylist()
         for row, value in zip(rows.tolist(), source_values, strict=True):
             if kind == "required":
-                reasons[row].append(f"{column.target_name}: required value is missing")
+                reasons[row].append(required_reason(column))
             elif kind == "type":
-                reasons[row].append(f"{column.target_name}: {value!r} is not a valid {column.type}")
+                before, after = invalid_value_reason_parts(column)
+                reasons[row].append(f"{before}{value!r}{after}")
             else:
                 assert rule is not None
-                reasons[row].append(
-                    f"{rule.name}: {column.target_name} {RULE_SYMBOLS[rule.op]} {rule.value} failed (value {value})"
-                )
+                before, after = rule_reason_parts(rule, column)
+                reasons[row].append(f"{before}{value}{after}")
     return reasons
 
 

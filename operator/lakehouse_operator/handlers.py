@@ -101,7 +101,7 @@ def admit(name: str, namespace: str, body: kopf.Body, logger: logging.Logger, **
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.PENDING.value)
 def validate(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
-    def work(body: dict[str, Any]) -> None:
+    def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         spec = body["spec"]
         load_contract(spec["dataset"], rt.contracts)
@@ -139,7 +139,7 @@ def validate(name: str, namespace: str, retry: int, logger: logging.Logger, **_:
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.INGESTING.value)
 def ingest(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
-    def work(body: dict[str, Any]) -> None:
+    def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         status = IngestionRunStatus.from_body(body.get("status"))
         context = run_context(body, rt.contracts)
@@ -156,7 +156,7 @@ def ingest(name: str, namespace: str, retry: int, logger: logging.Logger, **_: A
                 run_id=name,
                 stage="ingest",
                 engine=engine_name,
-                attempt=retry + 1,
+                attempt=attempt,
                 status="succeeded",
                 started_at=started,
                 finished_at=dt.datetime.now(dt.UTC),
@@ -201,7 +201,7 @@ def ingest(name: str, namespace: str, retry: int, logger: logging.Logger, **_: A
                     ),
                     "raw_path": outcome.raw_uri,
                     "quarantine_path": outcome.quarantine_uri,
-                    "attempts": retry + 1,
+                    "attempts": attempt,
                 },
                 conditions=[
                     ConditionUpdate(ConditionType.INGESTED, "True", "RawWritten", f"raw rows in {outcome.raw_uri}")
@@ -214,7 +214,7 @@ def ingest(name: str, namespace: str, retry: int, logger: logging.Logger, **_: A
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.RAW_READY.value)
 def start_transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
-    def work(body: dict[str, Any]) -> None:
+    def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         status = IngestionRunStatus.from_body(body.get("status"))
         engine = choose_transform_engine(body["spec"], rt.settings, rt.transform_engines)
@@ -235,7 +235,7 @@ def start_transform(name: str, namespace: str, retry: int, logger: logging.Logge
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.TRANSFORMING.value)
 def transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
-    def work(body: dict[str, Any]) -> None:
+    def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         status = IngestionRunStatus.from_body(body.get("status"))
         context = run_context(body, rt.contracts)
@@ -253,7 +253,7 @@ def transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_
                 run_id=name,
                 stage="transform",
                 engine=engine_name,
-                attempt=retry + 1,
+                attempt=attempt,
                 status="succeeded",
                 started_at=started,
                 finished_at=dt.datetime.now(dt.UTC),
@@ -307,7 +307,7 @@ def transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_
                     "table": outcome.table,
                     "snapshot_id": outcome.snapshot_id,
                     "counts": counts.model_copy(update={"written": outcome.rows_written}),
-                    "attempts": retry + 1,
+                    "attempts": attempt,
                 },
                 conditions=[
                     ConditionUpdate(
@@ -322,48 +322,58 @@ def transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_
 
 
 def _stage(
-    phase: Phase, stage: str, name: str, namespace: str, retry: int, work: Callable[[dict[str, Any]], None]
+    phase: Phase,
+    stage: str,
+    name: str,
+    namespace: str,
+    retry: int,
+    work: Callable[[dict[str, Any], int], None],
 ) -> None:
-    """Runs one step with the run re-read first, turning errors into retries or a Failed run."""
+    """Runs one step with the run re-read first, turning errors into retries or a Failed run.
+
+    Attempts are counted on the status, not with Kopf's `retry`: an engine that is still
+    running also comes back through a TemporaryError, and that is not a failed attempt.
+    """
     rt = runtime()
     body = rt.status.read(namespace, name)
-    if IngestionRunStatus.from_body(body.get("status")).phase is not phase:
+    status = IngestionRunStatus.from_body(body.get("status"))
+    if status.phase is not phase:
         return  # an old event: the run has moved on (or is done)
+    attempt = (status.attempts or 0) + 1
     try:
-        work(body)
+        work(body, attempt)
     except RunRejectedError as error:
         metrics.STAGE_FAILURES.labels(stage, error.reason).inc()
-        _fail(body, stage, retry, error.reason, error.message)
+        _fail(body, stage, attempt, error.reason, error.message)
     except kopf.TemporaryError:
         raise
     except Exception as error:
         metrics.STAGE_FAILURES.labels(stage, type(error).__name__).inc()
-        attempts = retry + 1
-        if attempts >= rt.settings.max_attempts:
+        if attempt >= rt.settings.max_attempts:
             _fail(
                 body,
                 stage,
-                retry,
+                attempt,
                 "RetriesExhausted",
-                f"{stage} failed {attempts} times, last with {type(error).__name__}: {error}; "
+                f"{stage} failed {attempt} times, last with {type(error).__name__}: {error}; "
                 "fix the cause and create a new run",
             )
             return
-        delay = rt.settings.retry_delay(retry)
+        delay = rt.settings.retry_delay(attempt - 1)
         rt.status.set_phase(
             namespace,
             name,
             PhaseChange(
                 phase,
                 "Retrying",
-                f"{stage} attempt {attempts} failed ({error}); retrying in {delay:.0f}s",
-                fields={"attempts": attempts},
+                f"{stage} attempt {attempt} failed ({error}); retrying in {delay:.0f}s",
+                fields={"attempts": attempt},
             ),
         )
-        raise kopf.TemporaryError(f"{stage} attempt {attempts} failed: {error}", delay=delay) from error
+        raise kopf.TemporaryError(f"{stage} attempt {attempt} failed: {error}", delay=delay) from error
 
 
-def _fail(body: dict[str, Any], stage: str, retry: int, reason: str, message: str) -> None:
+def _fail(body: dict[str, Any], stage: str, attempt: int, reason: str, message: str) -> None:
     rt = runtime()
     name = body["metadata"]["name"]
     spec = body["spec"]
@@ -382,17 +392,17 @@ def _fail(body: dict[str, Any], stage: str, retry: int, reason: str, message: st
                 run_id=name,
                 stage=stage,
                 engine=engine,
-                attempt=retry + 1,
+                attempt=attempt,
                 status="failed",
                 started_at=now,
                 finished_at=now,
                 error_message=message,
             )
         )
-    rt.metadata.upsert_workflow(_workflow_row(body, Phase.FAILED, message, finished_at=now, attempts=retry + 1))
+    rt.metadata.upsert_workflow(_workflow_row(body, Phase.FAILED, message, finished_at=now, attempts=attempt))
     _transition(
         body,
-        PhaseChange(Phase.FAILED, reason, message, fields={"attempts": retry + 1}),
+        PhaseChange(Phase.FAILED, reason, message, fields={"attempts": attempt}),
         record_workflow=False,
         warning=True,
     )

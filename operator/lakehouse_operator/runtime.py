@@ -15,6 +15,7 @@ from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import IngestEngine, TransformEngine
 from lakehouse_operator.engines.builtin import BuiltinIngestEngine
+from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import StatusWriter
 
@@ -56,4 +57,8 @@ class Runtime:
 
     @cached_property
     def transform_engines(self) -> dict[str, TransformEngine]:
-        return {"arrow": ArrowTransformEngine(self.s3, lambda: self.catalog)}
+        engines: dict[str, TransformEngine] = {"arrow": ArrowTransformEngine(self.s3, lambda: self.catalog)}
+        spark = SparkSettings()
+        if spark.enabled:  # LAKEHOUSE_SPARK_ENABLED: once registered, large files go to Spark
+            engines["spark"] = SparkTransformEngine(spark, self.platform, lambda: self.catalog)
+        return engines

@@ -9,6 +9,7 @@ import datetime as dt
 import os
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -145,7 +146,7 @@ def test_typed_raw_input_still_gets_the_rules(spark: SparkSession) -> None:
     schema = st.StructType([st.StructField(f.name, f.dataType, True) for f in schema.fields])
     rows = [(1, 2, dt.date(2025, 1, 2)), (2, None, dt.date(2024, 5, 1))]
     frame = spark.createDataFrame(
-        [(order_id, customer, __import__("decimal").Decimal("-1.00"), day, i + 1)
+        [(order_id, customer, Decimal("-1.00"), day, i + 1)
          for i, (order_id, customer, day) in enumerate(rows)],
         st.StructType([*schema.fields, st.StructField(SOURCE_ROW, st.LongType())]),
     )  # fmt: skip
