@@ -4,7 +4,7 @@ SHELL := /bin/bash
 STACK := devstack/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status logs env migrate demo test test-unit test-integration lint fmt clean
+.PHONY: help venv up down status logs env migrate demo test test-unit lint fmt bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ test: venv up ## the whole test suite against the real local stack
 
 test-unit: venv ## unit tests only (no servers)
 	@.venv/bin/pytest tests/unit $(PYTEST_ARGS)
+
+bench: venv ## benchmarks side by side, results in bench/results/
+	@.venv/bin/python bench/ingest_validation.py
 
 lint: venv ## ruff
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
