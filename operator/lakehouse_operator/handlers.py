@@ -74,8 +74,8 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
 
 
-@kopf.on.create(*RESOURCE)
-def admit(name: str, namespace: str, body: kopf.Body, logger: logging.Logger, **_: Any) -> None:
+@kopf.on.create(*RESOURCE, backoff=5)
+def admit(name: str, namespace: str, **_: Any) -> None:
     """A new run: stamp its start and processing date (fixed for all retries), then Pending."""
     rt = runtime()
     current = rt.status.read(namespace, name)
@@ -100,7 +100,7 @@ def admit(name: str, namespace: str, body: kopf.Body, logger: logging.Logger, **
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.PENDING.value)
-def validate(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
+def validate(name: str, namespace: str, **_: Any) -> None:
     def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         spec = body["spec"]
@@ -134,11 +134,11 @@ def validate(name: str, namespace: str, retry: int, logger: logging.Logger, **_:
             ),
         )
 
-    _stage(Phase.PENDING, "validate", name, namespace, retry, work)
+    _stage(Phase.PENDING, "validate", name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.INGESTING.value)
-def ingest(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
+def ingest(name: str, namespace: str, **_: Any) -> None:
     def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         status = IngestionRunStatus.from_body(body.get("status"))
@@ -209,11 +209,11 @@ def ingest(name: str, namespace: str, retry: int, logger: logging.Logger, **_: A
             ),
         )
 
-    _stage(Phase.INGESTING, "ingest", name, namespace, retry, work)
+    _stage(Phase.INGESTING, "ingest", name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.RAW_READY.value)
-def start_transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
+def start_transform(name: str, namespace: str, **_: Any) -> None:
     def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         status = IngestionRunStatus.from_body(body.get("status"))
@@ -230,11 +230,11 @@ def start_transform(name: str, namespace: str, retry: int, logger: logging.Logge
             ),
         )
 
-    _stage(Phase.RAW_READY, "transform", name, namespace, retry, work)
+    _stage(Phase.RAW_READY, "transform", name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.TRANSFORMING.value)
-def transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_: Any) -> None:
+def transform(name: str, namespace: str, **_: Any) -> None:
     def work(body: dict[str, Any], attempt: int) -> None:
         rt = runtime()
         status = IngestionRunStatus.from_body(body.get("status"))
@@ -318,7 +318,7 @@ def transform(name: str, namespace: str, retry: int, logger: logging.Logger, **_
             record_workflow=False,
         )
 
-    _stage(Phase.TRANSFORMING, "transform", name, namespace, retry, work)
+    _stage(Phase.TRANSFORMING, "transform", name, namespace, work)
 
 
 def _stage(
@@ -326,7 +326,6 @@ def _stage(
     stage: str,
     name: str,
     namespace: str,
-    retry: int,
     work: Callable[[dict[str, Any], int], None],
 ) -> None:
     """Runs one step with the run re-read first, turning errors into retries or a Failed run.
