@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 # Start order is dependency order: the catalog needs PostgreSQL and S3.
 SERVICES=(postgres s3 kafka iceberg-rest kubernetes)
 # Platform processes run on top of the servers.
-PLATFORM=(operator)
+PLATFORM=(operator api)
 
 service() { "$DEVSTACK_DIR/services/$1.sh" "${@:2}"; }
 

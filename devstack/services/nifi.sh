@@ -111,8 +111,9 @@ nifi.nar.persistence.provider.implementation=org.apache.nifi.nar.StandardNarPers
 nifi.nar.persistence.provider.properties.directory=$NIFI_STATE/nar_repository
 nifi.asset.manager.implementation=org.apache.nifi.asset.StandardAssetManager
 nifi.asset.manager.properties.directory=$NIFI_STATE/assets
-# No Python processors (no python command).
+# No Python processors: the py4j bridge NAR is not installed (max.processes=0 disables the bridge).
 nifi.python.command=
+nifi.python.max.processes=0
 nifi.python.working.directory=$NIFI_STATE/work/python
 
 nifi.state.management.configuration.file=$NIFI_CONF/state-management.xml
@@ -197,6 +198,9 @@ EOF
   <logger name="org.apache.nifi.runtime.command.ShutdownCommand" level="INFO"/>
   <!-- Known noise of a UI-less, unauthenticated standalone node -->
   <logger name="org.apache.nifi.web.security" level="ERROR"/>
+  <logger name="org.glassfish.jersey.internal.Errors" level="ERROR"/>
+  <!-- NiFi 2.3.0 warns with a stack trace on every shutdown (its TLS auto-reload bean is unset on HTTP) -->
+  <logger name="org.springframework.web.context.support.AnnotationConfigWebApplicationContext" level="ERROR"/>
 </configuration>
 EOF
 }

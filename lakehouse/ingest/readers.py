@@ -113,7 +113,15 @@ def _csv_row_numbers(parsed_rows: int, skipped: list[tuple[int, str, str]]) -> p
 
 def _read_json_lines(data: bytes) -> SourceTable:
     try:
-        return SourceTable(_with_row_numbers(_all_text(pajson.read_json(io.BytesIO(data)))))
+        table = pajson.read_json(io.BytesIO(data))
+        timestamp_columns = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+        if timestamp_columns:
+            # Arrow turned ISO-looking strings into timestamps, losing their text ("2025-01-02"
+            # would come back as "2025-01-02T00:00:00"); read those columns again as the strings they were.
+            explicit = pa.schema([(name, pa.string()) for name in timestamp_columns])
+            options = pajson.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="infer")
+            table = pajson.read_json(io.BytesIO(data), parse_options=options)
+        return SourceTable(_with_row_numbers(_all_text(table)))
     except pa.ArrowInvalid:
         # Mixed types or a broken line: fall back to line-by-line parsing so only bad lines are lost.
         return _read_json_lines_slowly(data)

@@ -40,6 +40,16 @@ def test_every_format_keeps_valid_rows_and_rejects_each_bad_row_with_its_reason(
     assert result.input_rows == 120
 
 
+@pytest.mark.parametrize("fmt", ["json", "parquet"])
+def test_all_valid_files_keep_every_row(orders_contract, fmt) -> None:
+    """Without any invalid value, type inference of JSON/Parquet readers must not change the text."""
+    sample = orders(30)
+    data = sample.json_lines_bytes() if fmt == "json" else sample.parquet_bytes()
+    result = validate(orders_contract, read_source(data, fmt))
+    assert result.rejected.num_rows == 0
+    assert sorted(result.valid.column("order_id").to_pylist()) == sorted(sample.valid)
+
+
 def test_rejected_rows_keep_their_original_text(orders_contract) -> None:
     data = b"order_id,customer_id,amount,date\n1,2,  -3.10 ,2025-05-05\n"
     rejected = validate(orders_contract, read_source(data, "csv")).rejected.to_pylist()

@@ -20,6 +20,15 @@ def form(
     return upload.headers(), b"".join(upload.body([data]))
 
 
+def raw_form(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary") -> tuple[dict[str, str], bytes]:
+    """A form with parts in exactly this order: (field name, file name or None, value)."""
+    body = b""
+    for name, filename, value in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        body += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n"
+    return {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body + f"--{boundary}--\r\n".encode()
+
+
 @dataclass(frozen=True)
 class GeneratedCsv:
     """A valid orders CSV of `blocks` repetitions of one block of rows, never held whole in memory."""
@@ -32,7 +41,8 @@ class GeneratedCsv:
         lines, size, order_id = [], 0, 1
         start = dt.date(2025, 1, 1)
         while size < block_bytes:
-            line = f"{order_id},{1000 + order_id % 500},{10 + order_id % 900}.{order_id % 100:02d},{start + dt.timedelta(days=order_id % 300)}\n"
+            amount = f"{10 + order_id % 900}.{order_id % 100:02d}"
+            line = f"{order_id},{1000 + order_id % 500},{amount},{start + dt.timedelta(days=order_id % 300)}\n"
             lines.append(line)
             size += len(line)
             order_id += 1

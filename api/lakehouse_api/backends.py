@@ -1,0 +1,98 @@
+"""Clients of the servers the API talks to, created on first use.
+
+Lazy, so the API starts (and serves what it still can) while one of them is down, and
+built with short timeouts, so a dead dependency turns into a quick 503 instead of a hang.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from kubernetes import client as kube
+from kubernetes import config as kube_config
+from pyiceberg.catalog import Catalog
+from requests.adapters import HTTPAdapter
+
+from lakehouse.catalog.connect import rest_catalog
+from lakehouse.settings import CatalogSettings, S3Settings
+from lakehouse_api.settings import ApiSettings
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """requests has no session-wide timeout; PyIceberg's REST client sets none."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+class Backends:
+    def __init__(self, settings: ApiSettings) -> None:
+        self.settings = settings
+        self._catalog: Catalog | None = None
+        self._catalog_lock = threading.Lock()
+
+    @cached_property
+    def s3(self) -> Any:  # botocore S3 client (its type is generated at run time)
+        import boto3
+        from botocore.config import Config
+
+        s3 = S3Settings()
+        timeout = self.settings.backend_timeout_seconds
+        return boto3.client(
+            "s3",
+            endpoint_url=s3.endpoint_url,
+            region_name=s3.region,
+            aws_access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
+            aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
+            config=Config(
+                s3={"addressing_style": "path" if s3.path_style else "auto"},
+                # Two attempts: a blip is retried, an outage is reported to the client quickly.
+                retries={"max_attempts": 2, "mode": "standard"},
+                connect_timeout=timeout,
+                read_timeout=max(timeout, 60.0),  # a large part upload takes a while
+                max_pool_connections=20,
+            ),
+        )
+
+    @cached_property
+    def kube(self) -> kube.ApiClient:
+        configuration = kube.Configuration()
+        try:
+            kube_config.load_incluster_config(client_configuration=configuration)
+        except kube_config.ConfigException:
+            kube_config.load_kube_config(client_configuration=configuration)
+        configuration.retries = 1
+        return kube.ApiClient(configuration)
+
+    @property
+    def custom_objects(self) -> kube.CustomObjectsApi:
+        return kube.CustomObjectsApi(self.kube)
+
+    @property
+    def core(self) -> kube.CoreV1Api:
+        return kube.CoreV1Api(self.kube)
+
+    @property
+    def kube_timeout(self) -> tuple[float, float]:
+        return (self.settings.backend_timeout_seconds, self.settings.backend_timeout_seconds * 2)
+
+    def catalog(self) -> Catalog:
+        """The Iceberg REST catalog; connecting fetches its config, so it is cached only once that worked."""
+        with self._catalog_lock:
+            if self._catalog is None:
+                catalog = rest_catalog(CatalogSettings(), S3Settings())
+                session = getattr(catalog, "_session", None)
+                if session is not None:
+                    adapter = _TimeoutAdapter(self.settings.backend_timeout_seconds * 2)
+                    session.mount("http://", adapter)
+                    session.mount("https://", adapter)
+                self._catalog = catalog
+            return self._catalog

@@ -1,0 +1,56 @@
+"""Request dependencies, as Annotated aliases the routes declare."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from lakehouse.contracts.registry import ContractRegistry
+from lakehouse_api.auth import ApiKeys, Caller
+from lakehouse_api.backends import Backends
+from lakehouse_api.problems import ProblemError
+from lakehouse_api.settings import ApiSettings
+
+# auto_error=False: a missing key must become our problem+json 401, not FastAPI's plain 403.
+_bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+
+
+def get_settings(request: Request) -> ApiSettings:
+    return request.app.state.settings
+
+
+def get_backends(request: Request) -> Backends:
+    return request.app.state.backends
+
+
+def get_contracts(request: Request) -> ContractRegistry:
+    return request.app.state.contracts
+
+
+def require_key(
+    request: Request,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_api_key_header)],
+) -> Caller:
+    presented = header_key or (bearer.credentials if bearer else None)
+    if not presented:
+        raise ProblemError(
+            401,
+            "this endpoint needs an API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+            kind="unauthenticated",
+            headers={"WWW-Authenticate": 'Bearer realm="lakehouse"'},
+        )
+    keys: ApiKeys = request.app.state.api_keys
+    caller = keys.verify(presented)
+    if caller is None:
+        raise ProblemError(403, "the API key is not valid", kind="forbidden")
+    return caller
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+BackendsDep = Annotated[Backends, Depends(get_backends)]
+ContractsDep = Annotated[ContractRegistry, Depends(get_contracts)]
+CurrentKey = Annotated[Caller, Depends(require_key)]

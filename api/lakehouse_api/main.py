@@ -1,0 +1,60 @@
+"""The FastAPI application: one router per resource, problem+json errors, request metrics."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+
+from lakehouse.contracts.registry import ContractRegistry
+from lakehouse_api.auth import ApiKeys
+from lakehouse_api.backends import Backends
+from lakehouse_api.metrics import RequestMetrics
+from lakehouse_api.problems import install_problem_handlers
+from lakehouse_api.routes import datasets, health, tables, uploads
+from lakehouse_api.schemas.uploads import UploadAccepted
+from lakehouse_api.settings import ApiSettings
+
+
+def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry | None = None) -> FastAPI:
+    settings = settings or ApiSettings()
+    app = FastAPI(
+        title="Lakehouse Datasource API",
+        version="1.0.0",
+        summary="Upload files for ingestion into bronze Iceberg tables and follow their runs.",
+    )
+    app.state.settings = settings
+    app.state.api_keys = ApiKeys.from_settings(settings)
+    app.state.backends = Backends(settings)
+    app.state.contracts = contracts or ContractRegistry.default()
+
+    for resource in (uploads, datasets, tables):
+        app.include_router(resource.router)
+    # The first clients posted to /api/upload; the same endpoint answers there.
+    app.add_api_route(
+        "/api/upload",
+        uploads.create_upload,
+        methods=["POST"],
+        status_code=202,
+        response_model=UploadAccepted,
+        responses=uploads.UPLOAD_ERRORS,
+        openapi_extra=uploads.UPLOAD_OPENAPI,
+        tags=["uploads"],
+        summary="Alias of POST /api/v1/uploads",
+    )
+    app.include_router(health.router)
+    install_problem_handlers(app)
+    app.add_middleware(RequestMetrics)
+    _log_to_stderr()
+    return app
+
+
+def _log_to_stderr() -> None:
+    # uvicorn configures only its own loggers; ours would otherwise print warnings and worse only.
+    logger = logging.getLogger("lakehouse_api")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from lakehouse_api import tables
+from lakehouse_api.deps import BackendsDep, CurrentKey, SettingsDep
+from lakehouse_api.problems import ProblemError
+from lakehouse_api.routes import API_PREFIX
+from lakehouse_api.schemas.tables import RowsPublic, TablePublic, TablesPublic
+
+router = APIRouter(prefix=f"{API_PREFIX}/tables", tags=["tables"])
+Identifier = Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
+AsOf = Annotated[int | None, Query(alias="asOf", description="Snapshot id to time-travel to.")]
+
+
+@router.get("", response_model=TablesPublic, summary="Tables of the catalog")
+def read_tables(backends: BackendsDep, _: CurrentKey) -> TablesPublic:
+    data = tables.list_tables(backends)
+    return TablesPublic(data=data, count=len(data))
+
+
+@router.get("/{namespace}/{table}", response_model=TablePublic, summary="Schema, row count and snapshots")
+def read_table(
+    namespace: Identifier,
+    table: Identifier,
+    backends: BackendsDep,
+    _: CurrentKey,
+    as_of: AsOf = None,
+    snapshots: Annotated[bool, Query(description="Include every snapshot.")] = False,
+) -> TablePublic:
+    return tables.describe_table(backends, namespace, table, as_of=as_of, with_snapshots=snapshots)
+
+
+@router.get("/{namespace}/{table}/rows", response_model=RowsPublic, summary="A bounded preview of the rows")
+def read_rows(
+    namespace: Identifier,
+    table: Identifier,
+    backends: BackendsDep,
+    settings: SettingsDep,
+    _: CurrentKey,
+    limit: Annotated[int, Query(ge=1, description="Rows to return, at most the server's preview limit.")] = 100,
+    as_of: AsOf = None,
+    upload_id: Annotated[str | None, Query(alias="uploadId", pattern=r"^[a-z0-9-]{1,63}$")] = None,
+) -> RowsPublic:
+    if limit > settings.max_preview_rows:
+        raise ProblemError(
+            422,
+            f"limit may be at most {settings.max_preview_rows}; this is a preview, query the table for more",
+            kind="invalid-request",
+            maxLimit=settings.max_preview_rows,
+        )
+    return tables.preview_rows(backends, namespace, table, limit=limit, as_of=as_of, upload_id=upload_id)

@@ -1,0 +1,1 @@
+"""`lakehouse`: the command line client of the Datasource API (it talks to the API only)."""
