@@ -1,102 +1,73 @@
 """`make demo`: one orders file from upload to bronze on the local stack, narrated.
 
-Uploads a generated orders CSV with a few invalid rows to S3, creates its IngestionRun,
-follows it to the end, then shows the bronze rows, the quarantined rows and the metrics.
+Generates an orders CSV with a few invalid rows, uploads it through the Datasource API with
+the `lakehouse` CLI and follows its IngestionRun to the end, then shows the run as kubectl
+sees it, the bronze table, the quarantined rows and the metrics in PostgreSQL.
 """
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
+import re
 import subprocess
 import sys
 import time
-import uuid
+from pathlib import Path
 
 import psycopg
-from kubernetes import client, config
-from pyiceberg.expressions import EqualTo
 
-from lakehouse.catalog.connect import rest_catalog
 from lakehouse.devtools.sample_data import orders
-from lakehouse.settings import CatalogSettings, S3Settings
+from lakehouse.settings import S3Settings
 from lakehouse.storage.s3 import S3Location, read_parquet
 
-GROUP, VERSION, PLURAL = "lakehouse.dev", "v1alpha1", "ingestionruns"
+CLI = str(Path(sys.executable).with_name("lakehouse"))
 
 
 def say(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
+def cli(*args: str) -> str:
+    """Runs the CLI, echoing its output live (progress and phases), and returns it."""
+    with subprocess.Popen([CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            lines.append(line)
+    if process.returncode:
+        raise SystemExit(f"`lakehouse {' '.join(args)}` exited with {process.returncode}")
+    return "".join(lines)
+
+
 def main() -> int:
-    namespace = os.environ["LAKEHOUSE_NAMESPACE"]
-    config.load_kube_config(os.environ["KUBECONFIG"])
-    runs = client.CustomObjectsApi()
-    s3 = S3Settings().client()
-
-    upload_id = f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    work_dir = Path(os.environ.get("LAKEHOUSE_STATE_DIR", ".state")) / "demo"
+    work_dir.mkdir(parents=True, exist_ok=True)
     sample = orders(1000, invalid_every=50, seed=int(time.time()))
-    data = sample.csv_bytes()
-    key = f"orders/{time.strftime('%Y-%m-%d')}/{upload_id}/orders.csv"
-    say(f"uploading orders.csv ({len(data)} bytes, 1000 rows, {len(sample.rejected)} invalid) to s3://uploads/{key}")
-    s3.put_object(Bucket="uploads", Key=key, Body=data)
+    csv_path = work_dir / f"orders-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    csv_path.write_bytes(sample.csv_bytes())
 
-    say(f"creating IngestionRun {namespace}/{upload_id}")
-    runs.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        PLURAL,
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "IngestionRun",
-            "metadata": {"name": upload_id},
-            "spec": {
-                "uploadId": upload_id,
-                "dataset": "orders",
-                "source": {
-                    "uri": f"s3://uploads/{key}",
-                    "format": "csv",
-                    "sizeBytes": len(data),
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "filename": "orders.csv",
-                },
-            },
-        },
-    )
+    say(f"lakehouse upload {csv_path.name} --dataset orders --wait   (1000 rows, {len(sample.rejected)} invalid)")
+    output = cli("upload", str(csv_path), "--dataset", "orders", "--wait")
+    upload_id = re.search(r"upload (\S+) accepted", output).group(1)
 
-    status: dict = {}
-    last_phase, started = None, time.monotonic()
-    while time.monotonic() - started < 300:
-        status = runs.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, upload_id).get("status") or {}
-        if status.get("phase") != last_phase:
-            last_phase = status.get("phase")
-            print(f"  {time.monotonic() - started:6.2f}s  {last_phase or '(new)':<13} {status.get('message', '')}")
-        if last_phase in ("Succeeded", "Failed"):
-            break
-        time.sleep(0.2)
-    if last_phase != "Succeeded":
-        print(f"run did not succeed: {status}", file=sys.stderr)
-        return 1
-
-    say("kubectl get ingestionruns")
+    say(f"kubectl get ingestionrun {upload_id}")
     subprocess.run(
-        [os.environ.get("KUBECTL", "kubectl"), "get", "ir", upload_id, "-n", namespace, "-o", "wide"],
+        [os.environ["KUBECTL"], "get", "ir", upload_id, "-n", os.environ["LAKEHOUSE_NAMESPACE"], "-o", "wide"],
         check=False,
     )
 
-    say(f"bronze rows in {status['table']} (snapshot {status['snapshotId']})")
-    catalog = rest_catalog(CatalogSettings(), S3Settings())
-    bronze = catalog.load_table(status["table"]).scan(row_filter=EqualTo("upload_id", upload_id)).to_arrow()
-    columns = ["order_id", "customer_id", "amount", "order_date", "year", "month", "day", "data_version"]
-    print("  " + "".join(f"{name:>14}" for name in columns))
-    for row in bronze.select(columns).slice(0, 8).to_pylist():
-        print("  " + "".join(f"{row[name]!s:>14}" for name in columns))
-    print(f"  ... {bronze.num_rows} rows from this upload")
+    status = json.loads(_quiet_cli("--json", "run", upload_id))
+    table = status["table"]
+
+    say(f"lakehouse table {table} --rows 8")
+    cli("table", table, "--rows", "8")
 
     say(f"quarantined rows ({status['quarantinePath']})")
-    for row in read_parquet(s3, S3Location.parse(status["quarantinePath"])).to_pylist()[:10]:
+    s3 = S3Settings().client()
+    for row in read_parquet(s3, S3Location.parse(status["quarantinePath"])).to_pylist()[:8]:
         print(f"  row {row['_source_row']:>4}: {row['_reject_reason']}")
 
     say("metrics in PostgreSQL")
@@ -115,6 +86,10 @@ def main() -> int:
             print(f"  check {name:<28} {column:<12} passed={passed} failed={failed}")
     print(f"\nrun {upload_id} succeeded: {status['counts']}")
     return 0
+
+
+def _quiet_cli(*args: str) -> str:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, check=True).stdout
 
 
 if __name__ == "__main__":
