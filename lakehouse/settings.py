@@ -22,7 +22,14 @@ class S3Settings(BaseSettings):
     # MinIO, SeaweedFS and most on-premise stores want path-style addressing.
     path_style: bool = Field(default=True, alias="S3_PATH_STYLE")
 
-    def client(self):  # -> botocore S3 client (its type is generated at run time)
+    def client(
+        self,
+        *,
+        max_attempts: int = 5,
+        connect_timeout: float = 5,
+        read_timeout: float = 60,
+        max_pool_connections: int = 10,
+    ):  # -> botocore S3 client (its type is generated at run time)
         import boto3
         from botocore.config import Config
 
@@ -34,9 +41,10 @@ class S3Settings(BaseSettings):
             aws_secret_access_key=self.secret_access_key.get_secret_value() if self.secret_access_key else None,
             config=Config(
                 s3={"addressing_style": "path" if self.path_style else "auto"},
-                retries={"max_attempts": 5, "mode": "standard"},
-                connect_timeout=5,
-                read_timeout=60,
+                retries={"max_attempts": max_attempts, "mode": "standard"},
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                max_pool_connections=max_pool_connections,
             ),
         )
 

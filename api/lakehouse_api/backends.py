@@ -41,25 +41,13 @@ class Backends:
 
     @cached_property
     def s3(self) -> Any:  # botocore S3 client (its type is generated at run time)
-        import boto3
-        from botocore.config import Config
-
-        s3 = S3Settings()
         timeout = self.settings.backend_timeout_seconds
-        return boto3.client(
-            "s3",
-            endpoint_url=s3.endpoint_url,
-            region_name=s3.region,
-            aws_access_key_id=s3.access_key_id.get_secret_value() if s3.access_key_id else None,
-            aws_secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
-            config=Config(
-                s3={"addressing_style": "path" if s3.path_style else "auto"},
-                # Two attempts: a blip is retried, an outage is reported to the client quickly.
-                retries={"max_attempts": 2, "mode": "standard"},
-                connect_timeout=timeout,
-                read_timeout=max(timeout, 60.0),  # a large part upload takes a while
-                max_pool_connections=20,
-            ),
+        return S3Settings().client(
+            # Two attempts: a blip is retried, an outage is reported to the client quickly.
+            max_attempts=2,
+            connect_timeout=timeout,
+            read_timeout=max(timeout, 60.0),  # a large part upload takes a while
+            max_pool_connections=20,
         )
 
     @cached_property
