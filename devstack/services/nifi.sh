@@ -51,6 +51,8 @@ need_java() {
 cmd_install() {
   if installed; then log "nifi $NIFI_VERSION already installed"; return 0; fi
   need_java
+  # The running JVM loads its classes from the home being replaced.
+  ! is_running "$NAME" || die "nifi runs from $NIFI_HOME: stop it (nifi.sh stop) before re-installing"
   local tmp="$NIFI_HOME.tmp" nar
   log "installing nifi $NIFI_VERSION into $NIFI_HOME"
   rm -rf "$tmp" "$NARS_BUILD"

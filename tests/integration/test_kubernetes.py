@@ -18,12 +18,13 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.utils.shared import SPARK_OPERATOR_CRD
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPARK_CRD = REPO_ROOT.parent / "shared/specs/spark-operator/sparkoperator.k8s.io_sparkapplications.yaml"
+SPARK_CRD = SPARK_OPERATOR_CRD
 CRD_NAME = "sparkapplications.sparkoperator.k8s.io"
 
 

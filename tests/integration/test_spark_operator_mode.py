@@ -12,7 +12,6 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -31,11 +30,11 @@ from lakehouse.bronze.writer import RUN_ID_PROPERTY
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.settings import PlatformSettings
 from tests.utils.runs import Upload, create_run, get_run, new_upload_id, run_manifest
+from tests.utils.shared import SPARK_OPERATOR_CRD
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
-SHARED_CRD = "/work/shared/specs/spark-operator/sparkoperator.k8s.io_sparkapplications.yaml"
-CRD = Path(os.environ.get("SPARK_OPERATOR_CRD", SHARED_CRD))
+CRD = SPARK_OPERATOR_CRD
 IMAGE = "registry.example/lakehouse-spark:it"
 
 

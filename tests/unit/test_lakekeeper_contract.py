@@ -11,7 +11,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -27,8 +26,9 @@ from lakehouse.catalog.lakekeeper import (
     bootstrap_request,
     create_warehouse_request,
 )
+from tests.utils.shared import LAKEKEEPER_MANAGEMENT_SPEC
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared/specs/lakekeeper/management-open-api.yaml"
+SPEC_PATH = LAKEKEEPER_MANAGEMENT_SPEC
 
 
 @pytest.fixture(scope="module")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import os
 import re
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -19,12 +17,9 @@ from lakehouse_operator.engines.spark_manifest import application_name, label_va
 
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.settings import CatalogSettings, PlatformSettings, S3Settings
+from tests.utils.shared import SPARK_OPERATOR_CRD
 
-CRD = Path(
-    os.environ.get(
-        "SPARK_OPERATOR_CRD", "/work/shared/specs/spark-operator/sparkoperator.k8s.io_sparkapplications.yaml"
-    )
-)
+CRD = SPARK_OPERATOR_CRD
 SECRETS = ("AKIAEXAMPLEKEY1234", "s3-secret-value-that-must-not-leak", "postgresql://u:db-password@db/x", "cat-token")
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
@@ -69,7 +64,7 @@ def engine(**settings: Any) -> SparkTransformEngine:
 @cache
 def crd_schema() -> dict[str, Any]:
     if not CRD.is_file():
-        pytest.fail(f"Spark Operator CRD not found at {CRD}; set SPARK_OPERATOR_CRD", pytrace=False)
+        pytest.fail(f"Spark Operator CRD not found at {CRD}; ../shared must sit beside the repository", pytrace=False)
     crd = yaml.safe_load(CRD.read_text())
     version = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta2")
     return strict_json_schema(version["schema"]["openAPIV3Schema"])
