@@ -1,5 +1,6 @@
 # The two commands a new machine needs are `make demo` and `make test`; the rest are for developers.
 SHELL := /bin/bash
+NIFI ?= 0
 .DEFAULT_GOAL := help
 STACK := devstack/stack.sh
 PYTEST_ARGS ?=
@@ -12,8 +13,8 @@ help: ## list targets
 venv: ## install the pinned Python environment (.venv) with uv
 	@devstack/python.sh
 
-up: ## install (cached) and start the whole local stack on 127.0.0.1
-	@$(STACK) up
+up: ## install (cached) and start the whole local stack on 127.0.0.1 (NIFI=1 adds NiFi)
+	@NIFI=$(NIFI) $(STACK) up
 
 down: ## stop every service of the local stack
 	@$(STACK) down
@@ -33,7 +34,8 @@ migrate: ## apply sql/ migrations to the local platform database
 demo: up ## run the main job end to end on the local stack
 	@devstack/demo.sh
 
-test: venv up ## the whole test suite against the real local stack
+test: venv ## the whole test suite against the real local stack (with NiFi)
+	@NIFI=1 $(STACK) up
 	@eval "$$($(STACK) env)" && .venv/bin/pytest $(PYTEST_ARGS)
 
 test-unit: venv ## unit tests only (no servers)

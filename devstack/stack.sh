@@ -4,6 +4,9 @@ source "$(dirname "$0")/lib.sh"
 
 # Start order is dependency order: the catalog needs PostgreSQL and S3.
 SERVICES=(postgres s3 kafka iceberg-rest kubernetes)
+# NiFi (about 700 MiB and 20-50 s to start) joins with NIFI=1, as `make test` does, or when it
+# already runs, so that down/status/env still see it.
+if [[ "${NIFI:-0}" == 1 ]] || is_running nifi; then SERVICES+=(nifi); fi
 # Platform processes run on top of the servers.
 PLATFORM=(operator api)
 

@@ -56,6 +56,8 @@ start() {
   head -n1 "$PG_DATA/postmaster.pid" > "$(pidfile "$NAME")"
   wait_for "$NAME" ready
   ensure_role_db lakehouse lakehouse "$(ensure_local_secret postgres-lakehouse)"
+  # Local stack only: the tests migrate throwaway databases to prove migrations from scratch.
+  psql_admin -c "ALTER ROLE lakehouse CREATEDB"
   ensure_role_db iceberg iceberg_catalog "$(ensure_local_secret postgres-iceberg)"
 }
 
