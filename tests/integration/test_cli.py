@@ -147,8 +147,11 @@ def test_runs_watch_refreshes_until_interrupted(api: ApiProcess) -> None:
         [CLI, "runs", "--watch", "--interval", "0.5", "--limit", "3"],
         env=cli_env(api),
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
+        # A shell that starts the suite in the background hands SIGINT down ignored, and Python
+        # keeps an ignored SIGINT ignored; restore the default so Ctrl-C means what it does for a user.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # noqa: PLW1509 (one syscall, no locks)
     )
     headers = 0
     assert watch.stdout is not None
