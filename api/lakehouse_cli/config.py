@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_URL = "http://127.0.0.1:58000"
+DEFAULT_URL = "http://127.0.0.1:28000"
 DEFAULT_CONFIG = Path("~/.config/lakehouse/config.toml")
 
 
