@@ -29,6 +29,7 @@ class S3Settings(BaseSettings):
         connect_timeout: float = 5,
         read_timeout: float = 60,
         max_pool_connections: int = 10,
+        signature_version: str | None = None,  # "s3v4" for presigned URLs (boto3 may presign with v2)
     ):  # -> botocore S3 client (its type is generated at run time)
         import boto3
         from botocore.config import Config
@@ -45,6 +46,7 @@ class S3Settings(BaseSettings):
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
                 max_pool_connections=max_pool_connections,
+                signature_version=signature_version,
             ),
         )
 

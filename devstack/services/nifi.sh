@@ -236,6 +236,8 @@ case "${1:-}" in
   start)   cmd_start ;;
   stop)    stop_daemon "$NAME" ;;
   status)  status_line "$NAME" healthy ;;
-  env)     echo "export NIFI_API_URL=$NIFI_URL" ;;
+  env)     echo "export NIFI_API_URL=$NIFI_URL"
+           echo "export NIFI_LISTEN_PORT=$NIFI_LISTEN_PORT"
+           echo "export NIFI_LISTEN_URL=http://$LAKEHOUSE_BIND:$NIFI_LISTEN_PORT/lakehouse/ingest" ;;
   *)       echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
 esac

@@ -40,6 +40,40 @@ class IngestReport:
     bytes_in: int
 
 
+@dataclass(frozen=True)
+class IngestFiles:
+    """What one upload becomes: the raw rows, the rejected rows (None when all are valid), their
+    object metadata, and the report. Every engine that runs this code writes the same files."""
+
+    report: IngestReport
+    raw: pa.Table
+    quarantine: pa.Table | None
+    metadata: dict[str, str]
+
+
+def ingest_bytes(
+    contract: DatasetContract,
+    data: bytes,
+    source_format: SourceFormat,
+    upload_id: str,
+    source_uri: str,
+    expected_sha256: str | None = None,
+) -> IngestFiles:
+    """Checks, reads and validates an upload's bytes; pure, so the NiFi step shares it."""
+    if expected_sha256:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected_sha256:
+            raise ChecksumMismatchError(f"{source_uri} has sha256 {actual}, but the upload recorded {expected_sha256}")
+    result = validate(contract, read_source(data, source_format))
+    metadata = {"upload-id": upload_id, "dataset": contract.name, "contract-version": str(contract.version)}
+    quarantine = None
+    if result.rejected.num_rows:
+        quarantine = result.rejected.append_column(
+            UPLOAD_ID_COLUMN, pa.array([upload_id] * result.rejected.num_rows, pa.string())
+        )
+    return IngestFiles(IngestReport(result=result, bytes_in=len(data)), result.valid, quarantine, metadata)
+
+
 def ingest_upload(
     s3: Any,
     contract: DatasetContract,
@@ -51,16 +85,8 @@ def ingest_upload(
 ) -> IngestReport:
     """Reads, validates and writes; rewriting the same paths on a retry is harmless."""
     data = read_object(s3, source)
-    if expected_sha256:
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected_sha256:
-            raise ChecksumMismatchError(f"{source.uri} has sha256 {actual}, but the upload recorded {expected_sha256}")
-    result = validate(contract, read_source(data, source_format))
-    metadata = {"upload-id": upload_id, "dataset": contract.name, "contract-version": str(contract.version)}
-    write_parquet(s3, paths.raw, result.valid, metadata | {"rows": str(result.valid.num_rows)})
-    if result.rejected.num_rows:
-        rejected = result.rejected.append_column(
-            UPLOAD_ID_COLUMN, pa.array([upload_id] * result.rejected.num_rows, pa.string())
-        )
-        write_parquet(s3, paths.quarantine, rejected, metadata | {"rows": str(rejected.num_rows)})
-    return IngestReport(result=result, bytes_in=len(data))
+    files = ingest_bytes(contract, data, source_format, upload_id, source.uri, expected_sha256)
+    write_parquet(s3, paths.raw, files.raw, files.metadata | {"rows": str(files.raw.num_rows)})
+    if files.quarantine is not None:
+        write_parquet(s3, paths.quarantine, files.quarantine, files.metadata | {"rows": str(files.quarantine.num_rows)})
+    return files.report

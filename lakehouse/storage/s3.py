@@ -58,15 +58,20 @@ def head_object(client: Any, location: S3Location) -> dict[str, Any] | None:
 
 def write_parquet(client: Any, location: S3Location, table: pa.Table, metadata: dict[str, str]) -> None:
     """One PUT, so readers see the whole file or nothing; rewriting the same key is idempotent."""
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
     client.put_object(
         Bucket=location.bucket,
         Key=location.key,
-        Body=buffer.getvalue(),
+        Body=parquet_bytes(table),
         ContentType="application/vnd.apache.parquet",
         Metadata=metadata,
     )
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    """The one Parquet encoding of the platform's files (zstd), whoever writes them."""
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 def read_parquet(client: Any, location: S3Location) -> pa.Table:

@@ -30,7 +30,7 @@ from lakehouse.events import (
     PipelineEvent,
 )
 from lakehouse.storage.s3 import S3Location, head_object
-from lakehouse_operator import metrics
+from lakehouse_operator import log_filters, metrics
 from lakehouse_operator.api import GROUP, PLURAL, VERSION
 from lakehouse_operator.api.conditions import ConditionType
 from lakehouse_operator.api.phase import Phase
@@ -57,6 +57,7 @@ def runtime() -> Runtime:
 def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
     global _runtime
     operator_settings = OperatorSettings()
+    log_filters.install()
     # Progress and the last handled state live in annotations, so the status stays ours alone.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -149,7 +150,7 @@ def ingest(name: str, namespace: str, **_: Any) -> None:
         with metrics.STAGE_SECONDS.labels("ingest", engine_name).time():
             outcome = engine.ingest(context)
         if isinstance(outcome, StillRunning):
-            raise kopf.TemporaryError(outcome.message, delay=outcome.delay)
+            raise kopf.TemporaryError(f"{log_filters.WAITING}{outcome.message}", delay=outcome.delay)
         crash_point("ingest.after-raw", name)
         rt.metadata.record_job(
             JobRow(
@@ -245,7 +246,7 @@ def transform(name: str, namespace: str, **_: Any) -> None:
         with metrics.STAGE_SECONDS.labels("transform", engine_name).time():
             outcome = engine.transform(context, status.raw_path or "")
         if isinstance(outcome, StillRunning):
-            raise kopf.TemporaryError(outcome.message, delay=outcome.delay)
+            raise kopf.TemporaryError(f"{log_filters.WAITING}{outcome.message}", delay=outcome.delay)
         crash_point("transform.after-commit", name)
         counts = status.counts or RowCounts()
         rt.metadata.record_job(

@@ -15,6 +15,7 @@ from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import IngestEngine, TransformEngine
 from lakehouse_operator.engines.builtin import BuiltinIngestEngine
+from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
 from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import StatusWriter
@@ -51,9 +52,15 @@ class Runtime:
 
     @cached_property
     def ingest_engines(self) -> dict[str, IngestEngine]:
-        return {
+        engines: dict[str, IngestEngine] = {
             "builtin": BuiltinIngestEngine(self.s3, self.settings.raw_bucket, self.settings.quarantine_bucket),
         }
+        nifi = NiFiSettings()
+        if nifi.enabled:  # LAKEHOUSE_NIFI_API_URL and LAKEHOUSE_NIFI_LISTEN_URL set
+            engines["nifi"] = NiFiIngestEngine(
+                nifi, self.platform.s3, self.s3, self.settings.raw_bucket, self.settings.quarantine_bucket
+            )
+        return engines
 
     @cached_property
     def transform_engines(self) -> dict[str, TransformEngine]:

@@ -21,10 +21,11 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 30
 
-# The extension types the lakehouse flows use, by simple class name.
+# Extension types of the standard bundles, by simple class name (the lakehouse-ingest flow itself is
+# exercised by test_nifi_engine.py).
 PROCESSOR_TYPES = ("ValidateRecord", "ConvertRecord", "UpdateAttribute", "GenerateFlowFile", "PutFile")
 CONTROLLER_SERVICE_TYPES = ("CSVReader", "JsonTreeReader", "JsonRecordSetWriter", "AvroRecordSetWriter")
-# Also used by the flows, but their bundles (nifi-kafka-*, nifi-aws-*, nifi-parquet-nar with
+# The types the original flow design used, whose bundles (nifi-kafka-*, nifi-aws-*, nifi-parquet-nar with
 # nifi-hadoop-libraries-nar) and their processor jars are served by no package registry this stack
 # installs from, for any NiFi 2 release (see devstack/services/nifi.sh). Strict: once the stack
 # installs them, these tests pass and fail the run until they move to the lists above.
@@ -236,3 +237,10 @@ def test_convert_record_turns_csv_into_json(nifi: NiFi, scratch_group: str) -> N
     content.raise_for_status()
 
     assert json.loads(content.content) == [{"id": 1, "name": "alpha"}, {"id": 2, "name": "beta"}]
+
+
+def test_every_processor_type_of_the_ingest_flow_is_loaded(processor_types: set[str]) -> None:
+    flow = json.loads((REPO_ROOT / "nifi" / "flows" / "lakehouse-ingest.json").read_text())
+    used = {p["type"].rsplit(".", 1)[-1] for p in flow["flowContents"]["processors"]}
+    assert used - processor_types == set()
+    assert len(used) >= 7

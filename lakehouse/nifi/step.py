@@ -1,0 +1,123 @@
+"""The NiFi flow's validation step, run by ExecuteStreamCommand: upload bytes in, a tar out.
+
+    python -m lakehouse.nifi.step --dataset orders --format csv --upload-id <id> [--sha256 <hex>]
+
+stdin is the uploaded file as NiFi fetched it. stdout is a tar with `manifest.json` and, when the file
+was readable, `raw.parquet` and (if any row was rejected) `quarantine.parquet`; the flow unpacks it and
+PUTs each entry to its presigned URL. The checks are the built-in engine's own code (ingest_bytes), so
+both engines write the same rows and the same reasons. A file that cannot be ingested still exits 0,
+with the reason in the manifest: the run fails with it instead of waiting for a timeout.
+
+No credentials reach this process: it reads stdin and writes stdout only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
+from lakehouse.ingest.builtin import ChecksumMismatchError, ingest_bytes
+from lakehouse.ingest.readers import UnreadableSourceError
+from lakehouse.ingest.validation import MissingColumnsError
+from lakehouse.nifi.manifest import (
+    MANIFEST_ENTRY,
+    QUARANTINE_ENTRY,
+    RAW_ENTRY,
+    CheckCount,
+    StepError,
+    StepManifest,
+)
+from lakehouse.storage.s3 import parquet_bytes
+
+# Exceptions that mean "this file cannot be ingested", with the run's Failed reason for each.
+_REJECTIONS: dict[type[Exception], str] = {
+    UnknownDatasetError: "UnknownDataset",
+    ChecksumMismatchError: "ChecksumMismatch",
+    UnreadableSourceError: "UnreadableSource",
+    MissingColumnsError: "MissingColumns",
+}
+
+
+def run_step(
+    data: bytes,
+    dataset: str,
+    source_format: str,
+    upload_id: str,
+    sha256: str | None,
+    contracts: ContractRegistry,
+) -> dict[str, bytes]:
+    """The tar's entries by name."""
+    try:
+        contract = contracts.get(dataset)
+        files = ingest_bytes(contract, data, source_format, upload_id, f"upload {upload_id}", sha256)  # type: ignore[arg-type]
+    except tuple(_REJECTIONS) as error:
+        reason = next(r for kind, r in _REJECTIONS.items() if isinstance(error, kind))
+        manifest = StepManifest(
+            upload_id=upload_id, dataset=dataset, bytes_in=len(data), error=StepError(reason=reason, message=str(error))
+        )
+        return {MANIFEST_ENTRY: manifest.to_json()}
+    result = files.report.result
+    entries = {RAW_ENTRY: parquet_bytes(files.raw)}
+    if files.quarantine is not None:
+        entries[QUARANTINE_ENTRY] = parquet_bytes(files.quarantine)
+    manifest = StepManifest(
+        upload_id=upload_id,
+        dataset=dataset,
+        contract_version=contract.version,
+        input_rows=result.input_rows,
+        valid_rows=result.valid.num_rows,
+        rejected_rows=result.rejected.num_rows,
+        bytes_in=files.report.bytes_in,
+        checks=[
+            CheckCount(check_name=c.check_name, column=c.column, passed=c.passed, failed=c.failed)
+            for c in result.checks
+        ],
+    )
+    entries[MANIFEST_ENTRY] = manifest.to_json()
+    return entries
+
+
+def write_tar(entries: dict[str, bytes], out: BinaryIO) -> None:
+    with tarfile.open(fileobj=out, mode="w|") as tar:
+        for name, content in entries.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakehouse.nifi.step", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
+    parser.add_argument("--upload-id", required=True)
+    parser.add_argument("--sha256", default="", help="expected sha256 of the upload; empty: not checked")
+    parser.add_argument("--contracts-dir", type=Path, default=None, help="default: LAKEHOUSE_CONTRACTS_DIR")
+    args = parser.parse_args(argv)
+    contracts = (
+        ContractRegistry.from_directory(args.contracts_dir) if args.contracts_dir else ContractRegistry.default()
+    )
+    data = sys.stdin.buffer.read()
+    try:
+        entries = run_step(data, args.dataset, args.format, args.upload_id, args.sha256 or None, contracts)
+    except Exception as error:  # anything else still ends the run with its reason, not with a timeout
+        manifest = StepManifest(
+            upload_id=args.upload_id,
+            dataset=args.dataset,
+            bytes_in=len(data),
+            error=StepError(reason="IngestStepError", message=f"{type(error).__name__}: {error}"),
+        )
+        entries = {MANIFEST_ENTRY: manifest.to_json()}
+        print(f"lakehouse.nifi.step: {type(error).__name__}: {error}", file=sys.stderr)
+    write_tar(entries, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

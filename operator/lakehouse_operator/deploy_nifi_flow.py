@@ -1,0 +1,40 @@
+"""Deploy (or update) the lakehouse-ingest flow ahead of the first NiFi run, with the operator's settings.
+
+    python -m lakehouse_operator.deploy_nifi_flow
+
+Reads the same environment as the operator (LAKEHOUSE_NIFI_*, S3_ENDPOINT_URL, AWS_*); prints the
+process group's id. Useful in a Helm post-install hook or to check a NiFi from a workstation.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from lakehouse.nifi.client import NiFiApiError, NiFiUnavailableError
+from lakehouse.nifi.deploy import NiFiFlowError
+from lakehouse.settings import PlatformSettings
+from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
+from lakehouse_operator.settings import OperatorSettings
+
+
+def main() -> int:
+    settings = NiFiSettings()
+    if not settings.enabled:
+        print("set LAKEHOUSE_NIFI_API_URL and LAKEHOUSE_NIFI_LISTEN_URL", file=sys.stderr)
+        return 2
+    operator = OperatorSettings()
+    platform = PlatformSettings()
+    engine = NiFiIngestEngine(
+        settings, platform.s3, platform.s3.client(), operator.raw_bucket, operator.quarantine_bucket
+    )
+    try:
+        group = engine.deployer.ensure_running()
+    except (NiFiUnavailableError, NiFiApiError, NiFiFlowError) as error:
+        print(f"deploy failed: {error}", file=sys.stderr)
+        return 1
+    print(f"{engine.deployer.flow_name} is running as process group {group} (deployed {engine.deployer.deploy_count}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Ingest with Apache NiFi: the operator hands each run to the lakehouse-ingest flow and watches S3.
+
+Trigger: deploy the flow if missing or outdated (lakehouse.nifi.deploy), then POST the run's
+assignment to the flow's ListenHTTP: ids, format and presigned URLs for the upload (GET) and for the
+raw, quarantine and manifest objects (PUT). NiFi never holds S3 credentials, and the flow drops
+assignments whose URLs are not on the configured S3 endpoint.
+
+Wait: the run is done when its manifest (`<raw bucket>/_nifi/<dataset>/<date>/<upload>.json`) and every
+object it names exist. The manifest carries NiFi's counts and data-quality checks, or the reason the
+file could not be ingested. Each handler call looks once and returns StillRunning, so no handler thread
+waits on NiFi; the hand-off is repeated after an operator restart, which is harmless because the flow
+writes the same keys with the same bytes.
+
+NiFi's Kafka bundles are not installable here, so the hand-off is HTTP rather than `file-uploaded`; the
+operator still publishes `file-uploaded` and `raw-data-ready` for everyone else (see nifi/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR
+from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
+from lakehouse.nifi.deploy import DEFAULT_FLOW, FlowDefinition, FlowDeployer
+from lakehouse.nifi.manifest import StepManifest
+from lakehouse.settings import S3Settings
+from lakehouse.storage.s3 import ObjectNotFoundError, S3Location, head_object, read_object
+from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError, StillRunning
+
+log = logging.getLogger(__name__)
+
+
+class NiFiSettings(BaseSettings):
+    """The NiFi engine's configuration, from the operator's environment (credentials from a Secret)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    api_url: str | None = Field(default=None, validation_alias=AliasChoices("LAKEHOUSE_NIFI_API_URL", "NIFI_API_URL"))
+    # Where the operator POSTs assignments, and the port the flow's ListenHTTP opens (a flow parameter).
+    listen_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("LAKEHOUSE_NIFI_LISTEN_URL", "NIFI_LISTEN_URL")
+    )
+    listen_port: int = Field(
+        default=9092, validation_alias=AliasChoices("LAKEHOUSE_NIFI_LISTEN_PORT", "NIFI_LISTEN_PORT")
+    )
+    # The Python that runs lakehouse.nifi.step inside NiFi, and the contracts it reads there.
+    python_command: str = Field(default=sys.executable, alias="LAKEHOUSE_NIFI_PYTHON")
+    contracts_dir: str | None = Field(default=None, alias="LAKEHOUSE_NIFI_CONTRACTS_DIR")
+    # The S3 endpoint as NiFi reaches it (presigned URLs are signed for this host); default: the operator's.
+    s3_endpoint: str | None = Field(default=None, alias="LAKEHOUSE_NIFI_S3_ENDPOINT")
+    timeout_seconds: float = Field(default=900, gt=0, alias="LAKEHOUSE_NIFI_TIMEOUT_SECONDS")
+    poll_seconds: float = Field(default=2, gt=0, alias="LAKEHOUSE_NIFI_POLL_SECONDS")
+    username: str | None = Field(default=None, alias="LAKEHOUSE_NIFI_USERNAME")
+    password: SecretStr | None = Field(default=None, alias="LAKEHOUSE_NIFI_PASSWORD")
+    ca_bundle: str | None = Field(default=None, alias="LAKEHOUSE_NIFI_CA_BUNDLE")
+    flow_file: Path = Field(default=DEFAULT_FLOW, alias="LAKEHOUSE_NIFI_FLOW_FILE")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_url and self.listen_url)
+
+
+def manifest_location(raw_bucket: str, run: RunContext) -> S3Location:
+    return S3Location(raw_bucket, f"_nifi/{run.dataset}/{run.processing_date.isoformat()}/{run.upload_id}.json")
+
+
+class NiFiIngestEngine(IngestEngine):
+    name = "nifi"
+
+    def __init__(
+        self, settings: NiFiSettings, s3_settings: S3Settings, s3: Any, raw_bucket: str, quarantine_bucket: str
+    ) -> None:
+        if not settings.enabled:
+            raise ValueError("the NiFi engine needs LAKEHOUSE_NIFI_API_URL and LAKEHOUSE_NIFI_LISTEN_URL")
+        self._settings = settings
+        self._s3 = s3
+        self._raw_bucket = raw_bucket
+        self._quarantine_bucket = quarantine_bucket
+        endpoint = settings.s3_endpoint or s3_settings.endpoint_url or "https://s3.amazonaws.com"
+        self._s3_endpoint = endpoint.rstrip("/")
+        # Presigned URLs with SigV4 (query-string auth), for the host NiFi reaches.
+        self._presigner = s3_settings.model_copy(update={"endpoint_url": self._s3_endpoint}).client(
+            signature_version="s3v4"
+        )
+        self.client = NiFiClient(
+            settings.api_url or "",
+            username=settings.username,
+            password=settings.password.get_secret_value() if settings.password else None,
+            verify=settings.ca_bundle or True,
+        )
+        self.deployer = FlowDeployer(
+            self.client,
+            FlowDefinition.load(settings.flow_file),
+            {
+                "listen.port": str(settings.listen_port),
+                "python.command": settings.python_command,
+                "contracts.dir": settings.contracts_dir or str(DEFAULT_CONTRACTS_DIR),
+                "s3.endpoint": self._s3_endpoint,
+            },
+        )
+        # Runs handed to NiFi by this process, with when; a restart hands them over again.
+        self._handed_over: dict[str, float] = {}
+        # When the hand-off was first tried, for runs NiFi has not accepted yet (NiFi down).
+        self._first_tries: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def ingest(self, run: RunContext) -> IngestOutcome | StillRunning:
+        manifest = self._read_manifest(run)
+        if manifest is not None:
+            outcome = self._outcome(run, manifest)
+            if outcome is not None:
+                self._forget(run)
+                return outcome
+        with self._lock:
+            handed_at = self._handed_over.get(run.name)
+        if handed_at is None:
+            return self._hand_over(run)
+        waited = time.monotonic() - handed_at
+        if waited > self._settings.timeout_seconds:
+            self._forget(run)
+            raise RunRejectedError(
+                "NiFiTimedOut",
+                f"NiFi did not finish the run in {self._settings.timeout_seconds:.0f}s; see the bulletins of the "
+                f"{self.deployer.flow_name} process group in NiFi, then create a new run",
+            )
+        return StillRunning(f"NiFi is ingesting (handed over {waited:.0f}s ago)", delay=self._settings.poll_seconds)
+
+    def assignment(self, run: RunContext) -> dict[str, Any]:
+        manifest = manifest_location(self._raw_bucket, run)
+        key = f"{run.dataset}/{run.processing_date.isoformat()}/{run.upload_id}.parquet"
+        expiry = int(self._settings.timeout_seconds) + 600
+        source = S3Location.parse(run.source_uri)
+        return {
+            "run": run.name,
+            "uploadId": run.upload_id,
+            "dataset": run.dataset,
+            "format": run.source_format,
+            "sha256": run.source_sha256 or "",
+            "sourceUrl": self._presign("get_object", source, expiry),
+            "rawUrl": self._presign("put_object", S3Location(self._raw_bucket, key), expiry),
+            "quarantineUrl": self._presign("put_object", S3Location(self._quarantine_bucket, key), expiry),
+            "manifestUrl": self._presign("put_object", manifest, expiry),
+        }
+
+    def _hand_over(self, run: RunContext) -> StillRunning:
+        first_try = self._handed_over_or_now(run)
+        try:
+            self.deployer.ensure_running()
+            response = requests.post(
+                self._settings.listen_url or "",
+                data=json.dumps(self.assignment(run)),
+                headers={"Content-Type": "application/json"},
+                timeout=(5, 30),
+            )
+            if response.status_code != 200:
+                raise NiFiApiError("POST", "(ListenHTTP)", response.status_code, response.text)
+        except (NiFiUnavailableError, NiFiApiError, requests.RequestException) as error:
+            self.deployer.forget()
+            if time.monotonic() - first_try > self._settings.timeout_seconds:
+                raise RunRejectedError(
+                    "NiFiUnavailable",
+                    f"could not hand the run to NiFi for {self._settings.timeout_seconds:.0f}s: {error}",
+                ) from error
+            # The URLs are in the body, never in the message.
+            return StillRunning(f"waiting for NiFi: {error}", delay=max(self._settings.poll_seconds, 5))
+        with self._lock:
+            self._handed_over[run.name] = time.monotonic()
+            self._first_tries.pop(run.name, None)
+        log.info("handed run %s (upload %s) to NiFi", run.name, run.upload_id)
+        return StillRunning("handed over to NiFi", delay=self._settings.poll_seconds)
+
+    def _handed_over_or_now(self, run: RunContext) -> float:
+        with self._lock:
+            return self._first_tries.setdefault(run.name, time.monotonic())
+
+    def _forget(self, run: RunContext) -> None:
+        with self._lock:
+            self._handed_over.pop(run.name, None)
+            self._first_tries.pop(run.name, None)
+
+    def _read_manifest(self, run: RunContext) -> StepManifest | None:
+        try:
+            data = read_object(self._s3, manifest_location(self._raw_bucket, run))
+        except ObjectNotFoundError:
+            return None
+        manifest = StepManifest.from_json(data)
+        return manifest if manifest.upload_id == run.upload_id else None
+
+    def _outcome(self, run: RunContext, manifest: StepManifest) -> IngestOutcome | None:
+        """The outcome, or None while an object the manifest names is not written yet."""
+        if manifest.error is not None:
+            raise RunRejectedError(manifest.error.reason, f"NiFi: {manifest.error.message}")
+        if manifest.contract_version != run.contract.version:
+            raise RunRejectedError(
+                "ContractMismatch",
+                f"NiFi validated with version {manifest.contract_version} of the {run.dataset} contract, the operator "
+                f"has version {run.contract.version}; give NiFi the same contracts directory, then create a new run",
+            )
+        key = f"{run.dataset}/{run.processing_date.isoformat()}/{run.upload_id}.parquet"
+        raw = S3Location(self._raw_bucket, key)
+        quarantine = S3Location(self._quarantine_bucket, key) if manifest.rejected_rows else None
+        if head_object(self._s3, raw) is None or (quarantine and head_object(self._s3, quarantine) is None):
+            return None
+        return IngestOutcome(
+            input_rows=manifest.input_rows,
+            valid_rows=manifest.valid_rows,
+            rejected_rows=manifest.rejected_rows,
+            raw_uri=raw.uri,
+            quarantine_uri=quarantine.uri if quarantine else None,
+            bytes_in=manifest.bytes_in,
+            checks=[check.as_result() for check in manifest.checks],
+        )
+
+    def _presign(self, operation: str, location: S3Location, expiry: int) -> str:
+        return self._presigner.generate_presigned_url(
+            operation, Params={"Bucket": location.bucket, "Key": location.key}, ExpiresIn=expiry
+        )

@@ -1,0 +1,82 @@
+"""lakehouse.nifi.step: what NiFi's ExecuteStreamCommand gets back for an upload."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tarfile
+
+import pyarrow.parquet as pq
+
+from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR, ContractRegistry
+from lakehouse.devtools.sample_data import orders
+from lakehouse.ingest.builtin import ingest_bytes
+from lakehouse.nifi.manifest import MANIFEST_ENTRY, QUARANTINE_ENTRY, RAW_ENTRY, StepManifest
+from lakehouse.nifi.step import run_step
+
+CONTRACTS = ContractRegistry.from_directory(DEFAULT_CONTRACTS_DIR)
+
+
+def test_entries_hold_what_the_builtin_engine_writes() -> None:
+    sample = orders(50, invalid_every=5)
+    data = sample.csv_bytes()
+
+    entries = run_step(data, "orders", "csv", "u-1", None, CONTRACTS)
+
+    expected = ingest_bytes(CONTRACTS.get("orders"), data, "csv", "u-1", "upload u-1")
+    assert set(entries) == {RAW_ENTRY, QUARANTINE_ENTRY, MANIFEST_ENTRY}
+    assert pq.read_table(io.BytesIO(entries[RAW_ENTRY])).equals(expected.raw)
+    assert expected.quarantine is not None
+    assert pq.read_table(io.BytesIO(entries[QUARANTINE_ENTRY])).equals(expected.quarantine)
+    manifest = StepManifest.from_json(entries[MANIFEST_ENTRY])
+    assert (manifest.input_rows, manifest.valid_rows, manifest.rejected_rows) == (50, 40, 10)
+    assert manifest.contract_version == CONTRACTS.get("orders").version
+    assert manifest.error is None
+    assert [c.as_result() for c in manifest.checks] == expected.report.result.checks
+
+
+def test_all_valid_file_has_no_quarantine_entry() -> None:
+    entries = run_step(orders(10).csv_bytes(), "orders", "csv", "u-2", None, CONTRACTS)
+    assert set(entries) == {RAW_ENTRY, MANIFEST_ENTRY}
+
+
+def test_files_that_cannot_be_ingested_get_a_reason_not_a_crash() -> None:
+    cases = {
+        ("orders", b"order_id,amount\n1,2\n", None): ("MissingColumns", "customer_id"),
+        ("invoices", b"a\n1\n", None): ("UnknownDataset", "invoices"),
+        ("orders", orders(3).csv_bytes(), "0" * 64): ("ChecksumMismatch", "sha256"),
+    }
+    for (dataset, data, sha256), (reason, fragment) in cases.items():
+        entries = run_step(data, dataset, "csv", "u-3", sha256, CONTRACTS)
+        assert set(entries) == {MANIFEST_ENTRY}
+        manifest = StepManifest.from_json(entries[MANIFEST_ENTRY])
+        assert manifest.error is not None and manifest.error.reason == reason
+        assert fragment in manifest.error.message
+
+
+def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
+    data = orders(20, invalid_every=4).csv_bytes()
+    command = [
+        sys.executable,
+        "-m",
+        "lakehouse.nifi.step",
+        "--dataset",
+        "orders",
+        "--format",
+        "csv",
+        "--upload-id",
+        "u-4",
+        "--sha256",
+        "",
+        "--contracts-dir",
+        str(DEFAULT_CONTRACTS_DIR),
+    ]
+
+    done = subprocess.run(command, input=data, capture_output=True, check=True)
+
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+        names = tar.getnames()
+        manifest = StepManifest.from_json(tar.extractfile(MANIFEST_ENTRY).read())  # type: ignore[union-attr]
+    assert sorted(names) == sorted([RAW_ENTRY, QUARANTINE_ENTRY, MANIFEST_ENTRY])
+    assert (manifest.valid_rows, manifest.rejected_rows) == (15, 5)
