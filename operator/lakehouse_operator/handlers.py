@@ -150,7 +150,7 @@ def ingest(name: str, namespace: str, **_: Any) -> None:
         with metrics.STAGE_SECONDS.labels("ingest", engine_name).time():
             outcome = engine.ingest(context)
         if isinstance(outcome, StillRunning):
-            raise kopf.TemporaryError(f"{log_filters.WAITING}{outcome.message}", delay=outcome.delay)
+            _wait(body, outcome)
         crash_point("ingest.after-raw", name)
         rt.metadata.record_job(
             JobRow(
@@ -246,7 +246,7 @@ def transform(name: str, namespace: str, **_: Any) -> None:
         with metrics.STAGE_SECONDS.labels("transform", engine_name).time():
             outcome = engine.transform(context, status.raw_path or "")
         if isinstance(outcome, StillRunning):
-            raise kopf.TemporaryError(f"{log_filters.WAITING}{outcome.message}", delay=outcome.delay)
+            _wait(body, outcome)
         crash_point("transform.after-commit", name)
         counts = status.counts or RowCounts()
         rt.metadata.record_job(
@@ -371,6 +371,19 @@ def _stage(
             ),
         )
         raise kopf.TemporaryError(f"{stage} attempt {attempt} failed: {error}", delay=delay) from error
+
+
+def _wait(body: dict[str, Any], waiting: StillRunning) -> None:
+    """Shows what the run waits for on its status (written only when that line changes), then asks Kopf
+    to call the handler again later."""
+    if waiting.status:
+        metadata = body["metadata"]
+        phase = IngestionRunStatus.from_body(body.get("status")).phase
+        if phase is not None:
+            runtime().status.set_phase(
+                metadata["namespace"], metadata["name"], PhaseChange(phase, "Waiting", waiting.status)
+            )
+    raise kopf.TemporaryError(f"{log_filters.WAITING}{waiting.message}", delay=waiting.delay)
 
 
 def _fail(body: dict[str, Any], stage: str, attempt: int, reason: str, message: str) -> None:

@@ -30,7 +30,7 @@ from tests.utils.nifi_flow import (
     set_processor_state,
 )
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import Upload, create_run, run_manifest, upload, wait_for_phase
+from tests.utils.runs import Upload, create_run, get_run, run_manifest, upload, wait_for_phase
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
@@ -199,7 +199,20 @@ def test_a_nifi_restart_mid_run_loses_nothing(
     subprocess.run([REPO_ROOT / "devstack/services/nifi.sh", "stop"], check=True, capture_output=True)
     while_down = upload(s3, sample.csv_bytes(), "orders", "csv")
     run_with(custom_objects, run_namespace, while_down, "nifi", target)
-    time.sleep(3)
+    deadline = time.monotonic() + 30
+    while (
+        not (get_run(custom_objects, run_namespace, while_down.upload_id).get("status") or {})
+        .get("message", "")
+        .startswith("waiting for NiFi, which is not reachable")
+    ):
+        assert time.monotonic() < deadline, "the run's status never said NiFi was unreachable"
+        time.sleep(0.3)
+    ready = next(
+        c
+        for c in get_run(custom_objects, run_namespace, while_down.upload_id)["status"]["conditions"]
+        if c["type"] == "Ready"
+    )
+    assert (ready["status"], ready["reason"]) == ("False", "Waiting")
     subprocess.run([REPO_ROOT / "devstack/services/nifi.sh", "start"], check=True, capture_output=True)
 
     # The queued FlowFiles survived the restart; releasing them finishes the run.

@@ -52,6 +52,8 @@ class StillRunning:
 
     message: str
     delay: float = 5.0
+    # A stable line for the run's status while it waits (e.g. "NiFi is not reachable"); None: leave it.
+    status: str | None = None
 
 
 class RunRejectedError(Exception):

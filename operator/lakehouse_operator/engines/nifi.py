@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -172,12 +173,20 @@ class NiFiIngestEngine(IngestEngine):
                     f"could not hand the run to NiFi for {self._settings.timeout_seconds:.0f}s: {error}",
                 ) from error
             # The URLs are in the body, never in the message.
-            return StillRunning(f"waiting for NiFi: {error}", delay=max(self._settings.poll_seconds, 5))
+            return StillRunning(
+                f"waiting for NiFi: {error}",
+                delay=max(self._settings.poll_seconds, 5),
+                status=f"waiting for NiFi, which is not reachable or refused the run: {_stable(error)}",
+            )
         with self._lock:
             self._handed_over[run.name] = time.monotonic()
             self._first_tries.pop(run.name, None)
         log.info("handed run %s (upload %s) to NiFi", run.name, run.upload_id)
-        return StillRunning("handed over to NiFi", delay=self._settings.poll_seconds)
+        return StillRunning(
+            "handed over to NiFi",
+            delay=self._settings.poll_seconds,
+            status="handed over to NiFi; waiting for its results",
+        )
 
     def _handed_over_or_now(self, run: RunContext) -> float:
         with self._lock:
@@ -225,3 +234,8 @@ class NiFiIngestEngine(IngestEngine):
         return self._presigner.generate_presigned_url(
             operation, Params={"Bucket": location.bucket, "Key": location.key}, ExpiresIn=expiry
         )
+
+
+def _stable(error: Exception) -> str:
+    """The error without the object addresses urllib3 puts in it, so the status line stays the same."""
+    return re.sub(r" at 0x[0-9a-f]+", "", str(error))[:300]
