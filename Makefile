@@ -5,7 +5,7 @@ NIFI ?= 0
 STACK := devstack/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status logs env migrate demo test test-unit lint fmt bench clean
+.PHONY: help venv up down status logs env migrate demo test test-unit lint fmt bench bench-engines clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test-unit: venv ## unit tests only (no servers)
 
 bench: venv ## benchmarks side by side, results in bench/results/
 	@.venv/bin/python bench/ingest_validation.py
+
+bench-engines: venv ## ingest engines side by side on the running stack (make up NIFI=1 first)
+	@eval "$$($(STACK) env)" && .venv/bin/python bench/ingest_engines.py
 
 lint: venv ## ruff
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .

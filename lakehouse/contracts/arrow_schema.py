@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
-from pyiceberg.partitioning import PartitionField as IcebergPartitionField
-from pyiceberg.partitioning import PartitionSpec
-from pyiceberg.schema import Schema
-from pyiceberg.table.sorting import SortField, SortOrder
-from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, YearTransform
 
 from lakehouse.contracts.model import Column, DatasetContract
+
+# PyIceberg's table modules take half a second to import; the ingest path (and NiFi's step, a new
+# process per file) needs only the Arrow schemas, so the Iceberg ones import it when called.
+if TYPE_CHECKING:
+    from pyiceberg.partitioning import PartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.table.sorting import SortOrder
 
 TIMESTAMP = pa.timestamp("us")
 _PRIMITIVES: dict[str, pa.DataType] = {
@@ -34,10 +38,10 @@ BRONZE_EXTRA_FIELDS: tuple[pa.Field, ...] = (
     pa.field("upload_id", pa.string(), nullable=False),
 )
 _TRANSFORMS = {
-    "identity": IdentityTransform,
-    "year": YearTransform,
-    "month": MonthTransform,
-    "day": DayTransform,
+    "identity": "IdentityTransform",
+    "year": "YearTransform",
+    "month": "MonthTransform",
+    "day": "DayTransform",
 }
 
 
@@ -68,15 +72,19 @@ def bronze_iceberg_schema(contract: DatasetContract) -> Schema:
 
 
 def bronze_partition_spec(contract: DatasetContract, schema: Schema) -> PartitionSpec:
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.transforms import DayTransform, IdentityTransform, MonthTransform, YearTransform
+
+    kinds = {"identity": IdentityTransform, "year": YearTransform, "month": MonthTransform, "day": DayTransform}
     fields = []
     for field_id, partition in enumerate(contract.bronze.partitioning, start=1000):
         source = schema.find_field(partition.column)
         name = partition.column if partition.transform == "identity" else f"{partition.column}_{partition.transform}"
         fields.append(
-            IcebergPartitionField(
+            PartitionField(
                 source_id=source.field_id,
                 field_id=field_id,
-                transform=_TRANSFORMS[partition.transform](),
+                transform=kinds[partition.transform](),
                 name=name,
             )
         )
@@ -84,6 +92,9 @@ def bronze_partition_spec(contract: DatasetContract, schema: Schema) -> Partitio
 
 
 def bronze_sort_order(contract: DatasetContract, schema: Schema) -> SortOrder:
+    from pyiceberg.table.sorting import SortField, SortOrder
+    from pyiceberg.transforms import IdentityTransform
+
     return SortOrder(
         *[
             SortField(source_id=schema.find_field(name).field_id, transform=IdentityTransform())

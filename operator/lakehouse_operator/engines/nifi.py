@@ -134,7 +134,9 @@ class NiFiIngestEngine(IngestEngine):
                 f"NiFi did not finish the run in {self._settings.timeout_seconds:.0f}s; see the bulletins of the "
                 f"{self.deployer.flow_name} process group in NiFi, then create a new run",
             )
-        return StillRunning(f"NiFi is ingesting (handed over {waited:.0f}s ago)", delay=self._settings.poll_seconds)
+        # Small files take NiFi about a second: look again soon at first, then every poll_seconds.
+        delay = min(self._settings.poll_seconds, max(0.25, waited / 2))
+        return StillRunning(f"NiFi is ingesting (handed over {waited:.0f}s ago)", delay=delay)
 
     def assignment(self, run: RunContext) -> dict[str, Any]:
         manifest = manifest_location(self._raw_bucket, run)
@@ -184,7 +186,7 @@ class NiFiIngestEngine(IngestEngine):
         log.info("handed run %s (upload %s) to NiFi", run.name, run.upload_id)
         return StillRunning(
             "handed over to NiFi",
-            delay=self._settings.poll_seconds,
+            delay=min(self._settings.poll_seconds, 0.5),
             status="handed over to NiFi; waiting for its results",
         )
 
