@@ -17,6 +17,8 @@ up() {
   "$DEVSTACK_DIR/python.sh"
   for s in "${SERVICES[@]}"; do service "$s" install; done
   "$DEVSTACK_DIR/spark.sh" install
+  "$DEVSTACK_DIR/helm.sh" setup  # the charts' tests install them into the local control plane
+  "$DEVSTACK_DIR/airflow.sh" setup  # the DAG's tests run it with `airflow dags test`
   log "installed in $((SECONDS - started))s"
   for s in "${SERVICES[@]}"; do service "$s" start; done
   "$DEVSTACK_DIR/migrate.sh"

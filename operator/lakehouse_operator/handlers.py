@@ -64,6 +64,9 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.execution.max_workers = operator_settings.workers
+    # One exact namespace is watched: no cluster-wide scanning of namespaces and CRDs, so the
+    # operator's Role needs no cluster-scoped rights (charts/lakehouse grants none).
+    settings.scanning.disabled = True
     settings.posting.level = logging.INFO
     try:
         kube_config.load_incluster_config()

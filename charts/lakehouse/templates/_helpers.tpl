@@ -1,0 +1,60 @@
+{{/* Names and labels shared by every object of the chart. */}}
+{{- define "lakehouse.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 50 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lakehouse.runsNamespace" -}}
+{{- default .Release.Namespace .Values.runsNamespace -}}
+{{- end -}}
+
+{{- define "lakehouse.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "lakehouse.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "lakehouse.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{/* Endpoints and credentials both components read (credentials only through secretKeyRef). */}}
+{{- define "lakehouse.platformEnv" -}}
+- {name: LAKEHOUSE_NAMESPACE, value: {{ include "lakehouse.runsNamespace" . | quote }}}
+{{- with .Values.s3.endpoint }}
+- {name: S3_ENDPOINT_URL, value: {{ . | quote }}}
+{{- end }}
+- {name: AWS_REGION, value: {{ .Values.s3.region | quote }}}
+- {name: S3_PATH_STYLE, value: {{ .Values.s3.pathStyle | toString | quote }}}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom: {secretKeyRef: {name: {{ .Values.s3.credentialsSecret }}, key: AWS_ACCESS_KEY_ID}}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom: {secretKeyRef: {name: {{ .Values.s3.credentialsSecret }}, key: AWS_SECRET_ACCESS_KEY}}
+- {name: LAKEHOUSE_UPLOADS_BUCKET, value: {{ .Values.s3.buckets.uploads | quote }}}
+- {name: LAKEHOUSE_RAW_BUCKET, value: {{ .Values.s3.buckets.raw | quote }}}
+- {name: LAKEHOUSE_QUARANTINE_BUCKET, value: {{ .Values.s3.buckets.quarantine | quote }}}
+- {name: KAFKA_BOOTSTRAP_SERVERS, value: {{ .Values.kafka.bootstrapServers | quote }}}
+- name: DATABASE_URL
+  valueFrom: {secretKeyRef: {name: {{ .Values.database.urlSecret }}, key: DATABASE_URL}}
+- {name: ICEBERG_CATALOG_URI, value: {{ .Values.catalog.uri | quote }}}
+- {name: ICEBERG_WAREHOUSE, value: {{ .Values.catalog.warehouse | quote }}}
+- {name: ICEBERG_CATALOG_NAME, value: {{ .Values.catalog.name | quote }}}
+{{- with .Values.catalog.tokenSecret }}
+- name: ICEBERG_CATALOG_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ . }}, key: ICEBERG_CATALOG_TOKEN}}
+{{- end }}
+{{- if .Values.contracts }}
+- {name: LAKEHOUSE_CONTRACTS_DIR, value: /etc/lakehouse/contracts}
+{{- end }}
+{{- end -}}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Apache Airflow in its own virtualenv (its pins clash with the platform's), from airflow/requirements.lock,
+# with AIRFLOW_HOME in the state dir and the repository's airflow/dags as the DAGs folder. No scheduler or
+# webserver runs here: `airflow dags test` executes a DAG run in-process, against the real stack.
+# Usage: airflow.sh setup | lock | env | <airflow arguments...>
+# shellcheck source=devstack/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+LOCK="$REPO_ROOT/airflow/requirements.lock"
+VENV="$LAKEHOUSE_CACHE_DIR/airflow-venv-$(sha256sum "$LOCK" | cut -c1-12)"
+UV="$LAKEHOUSE_CACHE_DIR/tools/uv-$UV_VERSION/bin/uv"
+export UV_CACHE_DIR="$LAKEHOUSE_CACHE_DIR/uv" UV_PYTHON_DOWNLOADS=never
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$LAKEHOUSE_STATE_DIR/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$REPO_ROOT/airflow/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__UNIT_TEST_MODE=False
+
+setup() {
+  [[ -x "$UV" ]] || "$DEVSTACK_DIR/python.sh"
+  # Keyed on the lock's hash; .complete marks a finished install (an interrupted one starts over).
+  if [[ ! -f "$VENV/.complete" ]]; then
+    log "installing Airflow into $VENV"
+    rm -rf "$VENV"
+    "$UV" venv -q --python "${LAKEHOUSE_PYTHON:-$(command -v python3.11 || command -v python3)}" "$VENV"
+    "$UV" pip sync -q --python "$VENV/bin/python" "$LOCK"
+    touch "$VENV/.complete"
+  fi
+  if [[ ! -f "$AIRFLOW_HOME/airflow.db" ]]; then
+    mkdir -p "$AIRFLOW_HOME"
+    "$VENV/bin/airflow" db migrate >"$LOG_DIR/airflow-migrate.log" 2>&1 \
+      || die "airflow db migrate failed; see $LOG_DIR/airflow-migrate.log"
+  fi
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  lock)  "$UV" pip compile -q "$REPO_ROOT/airflow/requirements.in" -o "$LOCK" \
+           --python-version 3.11 --python-platform x86_64-unknown-linux-gnu ;;
+  env)   echo "export AIRFLOW_HOME=$AIRFLOW_HOME" ;;
+  *)     setup; exec "$VENV/bin/airflow" "$@" ;;
+esac

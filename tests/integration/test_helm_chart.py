@@ -1,0 +1,192 @@
+"""charts/lakehouse against the real control plane: it lints, renders without secrets, installs, and its
+RBAC is both enough (the operator and the API run under the chart's service accounts and take an upload
+to Succeeded) and no more (what they must not do, they cannot)."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from kubernetes import client
+
+from lakehouse.devtools.sample_data import orders
+from tests.utils.api_process import running_api
+from tests.utils.operator_process import OperatorProcess
+from tests.utils.runs import get_run, wait_for_phase
+from tests.utils.stack import stack_env
+from tests.utils.upload_bodies import form
+
+pytestmark = pytest.mark.integration
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART = REPO_ROOT / "charts" / "lakehouse"
+SECRET_VARIABLES = {
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "DATABASE_URL",
+    "ICEBERG_CATALOG_TOKEN",
+    "LAKEHOUSE_API_KEYS_SHA256",
+    "LAKEHOUSE_NIFI_USERNAME",
+    "LAKEHOUSE_NIFI_PASSWORD",
+}
+EVERYTHING_ON = [
+    "--set", "spark.enabled=true", "--set", "nifi.enabled=true", "--set", "nifi.credentialsSecret=nifi-login",
+    "--set", "catalog.tokenSecret=catalog-token", "--set", "nifi.caConfigMap=nifi-ca",
+    "--set-string", "contracts.orders\\.yaml=name: orders", "--set", "airflowAccess.enabled=true",
+]  # fmt: skip
+
+
+def helm(*args: str) -> str:
+    done = subprocess.run(
+        [REPO_ROOT / "devstack" / "helm.sh", *args], check=False, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}{done.stdout}"
+    return done.stdout
+
+
+def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [REPO_ROOT / "devstack" / "services" / "kubernetes.sh", "kubectl", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def rendered(*args: str) -> list[dict[str, Any]]:
+    text = helm("template", "rel", str(CHART), "--namespace", "lakehouse-system", "--kube-version", "1.35.4", *args)
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def test_chart_lints_strictly() -> None:
+    helm("lint", "--strict", str(CHART))
+    helm("lint", "--strict", str(CHART), *EVERYTHING_ON)
+
+
+def test_credentials_are_only_secret_references() -> None:
+    for values in ([], EVERYTHING_ON):
+        containers = [
+            container
+            for doc in rendered(*values)
+            if doc["kind"] == "Deployment"
+            for container in doc["spec"]["template"]["spec"]["containers"]
+        ]
+        assert {c["name"] for c in containers} == {"operator", "api"}
+        for container in containers:
+            for variable in container["env"]:
+                if variable["name"] in SECRET_VARIABLES:
+                    assert set(variable) == {"name", "valueFrom"}, variable
+                    assert "secretKeyRef" in variable["valueFrom"]
+            assert container["securityContext"]["readOnlyRootFilesystem"] is True
+            assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+            assert all("--" not in arg or "key" not in arg.lower() for arg in container.get("command", []))
+
+
+def test_spark_rights_only_when_spark_is_enabled() -> None:
+    def operator_rules(values: list[str]) -> list[dict[str, Any]]:
+        (role,) = [d for d in rendered(*values) if d["kind"] == "Role" and d["metadata"]["name"].endswith("-operator")]
+        return role["rules"]
+
+    assert not any("sparkoperator.k8s.io" in r["apiGroups"] for r in operator_rules([]))
+    assert any("sparkoperator.k8s.io" in r["apiGroups"] for r in operator_rules(EVERYTHING_ON))
+    everything = rendered(*EVERYTHING_ON)
+    assert all(d["kind"] not in ("ClusterRole", "ClusterRoleBinding") for d in everything)
+    (airflow,) = [d for d in everything if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-airflow")]
+    assert airflow["subjects"] == [{"kind": "ServiceAccount", "name": "airflow-worker", "namespace": "airflow"}]
+
+
+@pytest.fixture
+def release(kube_api: client.ApiClient) -> Iterator[tuple[str, str]]:
+    """The chart installed with Helm into a fresh namespace (release `rel`); uninstalled afterwards."""
+    core = client.CoreV1Api(kube_api)
+    namespace = f"it-helm-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    kubeconfig = stack_env("KUBECONFIG")["KUBECONFIG"]
+    helm("install", "rel", str(CHART), "--namespace", namespace, "--kubeconfig", kubeconfig, "--wait=false")
+    try:
+        yield namespace, kubeconfig
+    finally:
+        helm("uninstall", "rel", "--namespace", namespace, "--kubeconfig", kubeconfig)
+        core.delete_namespace(namespace)
+
+
+def service_account_kubeconfig(namespace: str, account: str, admin_kubeconfig: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as the service account, with a token the API server issued."""
+    token = kubectl("create", "token", account, "--namespace", namespace, "--duration", "1h")
+    assert token.returncode == 0, token.stderr
+    admin = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    cluster = admin["clusters"][0]["cluster"]
+    if "certificate-authority" in cluster:
+        ca = Path(cluster.pop("certificate-authority")).read_bytes()
+        cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "local", "cluster": cluster}],
+        "users": [{"name": account, "user": {"token": token.stdout.strip()}}],
+        "contexts": [{"name": account, "context": {"cluster": "local", "user": account, "namespace": namespace}}],
+        "current-context": account,
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+def can_i(namespace: str, account: str, verb: str, resource: str, in_namespace: str | None = None) -> bool:
+    done = kubectl(
+        "auth", "can-i", verb, resource,
+        "--namespace", in_namespace or namespace,
+        f"--as=system:serviceaccount:{namespace}:{account}",
+    )  # fmt: skip
+    return done.stdout.strip() == "yes"
+
+
+def test_installed_chart_grants_enough_and_no_more(
+    release: tuple[str, str],
+    custom_objects: client.CustomObjectsApi,
+    tmp_path: Path,
+) -> None:
+    namespace, kubeconfig = release
+    operator_sa, api_sa = "rel-lakehouse-operator", "rel-lakehouse-api"
+
+    # Enough: the API (as its service account) takes an upload, the operator (as its own) runs it.
+    operator_env = {"KUBECONFIG": str(service_account_kubeconfig(namespace, operator_sa, kubeconfig, tmp_path / "op"))}
+    api_env = {"KUBECONFIG": str(service_account_kubeconfig(namespace, api_sa, kubeconfig, tmp_path / "api"))}
+    operator = OperatorProcess(namespace, tmp_path / "operator.log", operator_env).start()
+    try:
+        with running_api(namespace, tmp_path / "api.log", api_env) as api:
+            sample = orders(60, invalid_every=6)
+            headers, body = form(sample.csv_bytes())
+            response = requests.post(f"{api.url}/api/v1/uploads", headers=api.headers | headers, data=body, timeout=60)
+            assert response.status_code == 202, response.text
+            accepted = response.json()
+            run_name = accepted["runName"]
+            run = wait_for_phase(custom_objects, namespace, run_name, {"Succeeded", "Failed"}, timeout=120)
+            assert run["status"]["phase"] == "Succeeded", run["status"]
+            assert run["status"]["counts"]["rejected"] == 10
+            status = requests.get(accepted["statusUrl"], headers=api.headers, timeout=30)
+            assert status.status_code == 200 and status.json()["phase"] == "Succeeded", status.text
+    finally:
+        operator.stop()
+    log = (tmp_path / "operator.log").read_text()
+    assert "Forbidden" not in log and " 403" not in log, log[-3000:]
+    assert get_run(custom_objects, namespace, run_name)["metadata"]["annotations"]  # Kopf's progress was patchable
+
+    # No more: no Secrets, no other namespace, no deleting runs, nothing cluster-wide.
+    for account in (operator_sa, api_sa):
+        assert not can_i(namespace, account, "get", "secrets")
+        assert not can_i(namespace, account, "list", "ingestionruns.lakehouse.dev", in_namespace="default")
+        assert not can_i(namespace, account, "delete", "ingestionruns.lakehouse.dev")
+        assert not can_i(namespace, account, "list", "namespaces")
+        assert not can_i(namespace, account, "create", "pods")
+    assert can_i(namespace, operator_sa, "patch", "ingestionruns.lakehouse.dev/status")
+    assert not can_i(namespace, api_sa, "patch", "ingestionruns.lakehouse.dev/status")
+    assert not can_i(namespace, operator_sa, "create", "ingestionruns.lakehouse.dev")
+    assert not can_i(namespace, operator_sa, "create", "sparkapplications.sparkoperator.k8s.io")
