@@ -31,8 +31,8 @@ env: ## export lines for the running stack: eval "$$(make -s env)"
 migrate: ## apply sql/ migrations to the local platform database
 	@devstack/migrate.sh
 
-demo: up ## run the main job end to end on the local stack
-	@devstack/demo.sh
+demo: up ## run the main job end to end on the local stack (NIFI=1: through the NiFi engine)
+	@NIFI=$(NIFI) devstack/demo.sh
 
 test: venv ## the whole test suite against the real local stack (with NiFi)
 	@NIFI=1 $(STACK) up

@@ -49,8 +49,11 @@ def main() -> int:
     csv_path = work_dir / f"orders-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     csv_path.write_bytes(sample.csv_bytes())
 
-    say(f"lakehouse upload {csv_path.name} --dataset orders --wait   (1000 rows, {len(sample.rejected)} invalid)")
-    output = cli("upload", str(csv_path), "--dataset", "orders", "--wait")
+    # `make demo NIFI=1`: the stack runs NiFi, and the file goes through the NiFi ingest engine.
+    engine = ["--ingest-engine", "nifi"] if os.environ.get("NIFI") == "1" else []
+    shown = " ".join(["lakehouse upload", csv_path.name, "--dataset orders", *engine, "--wait"])
+    say(f"{shown}   (1000 rows, {len(sample.rejected)} invalid)")
+    output = cli("upload", str(csv_path), "--dataset", "orders", *engine, "--wait")
     upload_id = re.search(r"upload (\S+) accepted", output).group(1)
 
     say(f"kubectl get ingestionrun {upload_id}")

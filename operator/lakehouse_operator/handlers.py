@@ -162,7 +162,7 @@ def ingest(name: str, namespace: str, **_: Any) -> None:
                 engine=engine_name,
                 attempt=attempt,
                 status="succeeded",
-                started_at=started,
+                started_at=outcome.started_at or started,
                 finished_at=dt.datetime.now(dt.UTC),
                 rows_in=outcome.input_rows,
                 rows_out=outcome.valid_rows,

@@ -36,6 +36,8 @@ class IngestOutcome:
     quarantine_uri: str | None
     bytes_in: int
     checks: list[CheckResult] = field(default_factory=list)  # data-quality counts, when the engine has them
+    # When the engine started on the run, if it worked asynchronously (the job row measures from there).
+    started_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ operator still publishes `file-uploaded` and `raw-data-ready` for everyone else 
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import logging
 import re
@@ -111,6 +113,7 @@ class NiFiIngestEngine(IngestEngine):
         )
         # Runs handed to NiFi by this process, with when; a restart hands them over again.
         self._handed_over: dict[str, float] = {}
+        self._handed_over_at: dict[str, dt.datetime] = {}  # the same, by the wall clock (for job metrics)
         # When the hand-off was first tried, for runs NiFi has not accepted yet (NiFi down).
         self._first_tries: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -120,8 +123,10 @@ class NiFiIngestEngine(IngestEngine):
         if manifest is not None:
             outcome = self._outcome(run, manifest)
             if outcome is not None:
+                with self._lock:
+                    started_at = self._handed_over_at.get(run.name)
                 self._forget(run)
-                return outcome
+                return dataclasses.replace(outcome, started_at=started_at)
         with self._lock:
             handed_at = self._handed_over.get(run.name)
         if handed_at is None:
@@ -182,6 +187,7 @@ class NiFiIngestEngine(IngestEngine):
             )
         with self._lock:
             self._handed_over[run.name] = time.monotonic()
+            self._handed_over_at[run.name] = dt.datetime.now(dt.UTC)
             self._first_tries.pop(run.name, None)
         log.info("handed run %s (upload %s) to NiFi", run.name, run.upload_id)
         return StillRunning(
@@ -197,6 +203,7 @@ class NiFiIngestEngine(IngestEngine):
     def _forget(self, run: RunContext) -> None:
         with self._lock:
             self._handed_over.pop(run.name, None)
+            self._handed_over_at.pop(run.name, None)
             self._first_tries.pop(run.name, None)
 
     def _read_manifest(self, run: RunContext) -> StepManifest | None:
