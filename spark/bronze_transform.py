@@ -37,6 +37,7 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as sf
 
+from lakehouse.bronze.evolution import IncompatibleContractError
 from lakehouse.bronze.spark_frame import to_bronze_frame
 from lakehouse.bronze.transform import RunStamp
 from lakehouse.bronze.writer import RUN_ID_PROPERTY, UPLOAD_ID_PROPERTY, ensure_table, find_run_snapshot
@@ -216,7 +217,7 @@ def main(argv: list[str]) -> int:
     log.info("Spark session ready %.1fs after start", (dt.datetime.now(dt.UTC) - started).total_seconds())
     try:
         result, checks = run(args, platform, spark)
-    except (UnknownDatasetError, MissingColumnsError) as error:
+    except (UnknownDatasetError, MissingColumnsError, IncompatibleContractError) as error:
         return _failed(metadata, job, EXIT_REJECTED, type(error).__name__.removesuffix("Error"), str(error))
     except Exception as error:
         log.exception("the bronze transform of run %s failed", args.run_id)

@@ -16,6 +16,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
 from pyiceberg.table import Table
 
+from lakehouse.bronze.evolution import evolve_to_contract
 from lakehouse.contracts.arrow_schema import bronze_iceberg_schema, bronze_partition_spec, bronze_sort_order
 from lakehouse.contracts.model import DatasetContract
 
@@ -40,15 +41,21 @@ class AppendResult:
 
 
 def ensure_table(catalog: Catalog, contract: DatasetContract, identifier: str | None = None) -> Table:
-    """The bronze table, creating its namespace and the table itself on first use."""
+    """The bronze table, creating its namespace and the table itself on first use, and evolving an
+    existing table when the contract changed (lakehouse.bronze.evolution)."""
     identifier = identifier or contract.bronze.identifier
     namespace = identifier.rsplit(".", 1)[0]
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(namespace)
     try:
-        return catalog.load_table(identifier)
+        table = catalog.load_table(identifier)
     except NoSuchTableError:
         pass
+    else:
+        evolution = evolve_to_contract(table, contract)
+        if evolution.changed:
+            log.info("evolved %s to the %s contract: %s", identifier, contract.name, evolution)
+        return table
     schema = bronze_iceberg_schema(contract)
     try:
         return catalog.create_table(

@@ -10,10 +10,11 @@ from typing import Any
 
 from pyiceberg.catalog import Catalog
 
+from lakehouse.bronze.evolution import IncompatibleContractError
 from lakehouse.bronze.transform import RunStamp, to_bronze
 from lakehouse.bronze.writer import append_exactly_once
 from lakehouse.storage.s3 import S3Location, read_parquet
-from lakehouse_operator.engines.base import RunContext, TransformEngine, TransformOutcome
+from lakehouse_operator.engines.base import RunContext, RunRejectedError, TransformEngine, TransformOutcome
 
 
 class ArrowTransformEngine(TransformEngine):
@@ -26,14 +27,17 @@ class ArrowTransformEngine(TransformEngine):
     def transform(self, run: RunContext, raw_uri: str) -> TransformOutcome:
         raw = read_parquet(self._s3, S3Location.parse(raw_uri))
         bronze = to_bronze(run.contract, raw, RunStamp(run.upload_id, run.processing_date, run.ingest_timestamp))
-        result = append_exactly_once(
-            self._catalog(),
-            run.contract,
-            bronze,
-            run_id=run.name,
-            upload_id=run.upload_id,
-            identifier=run.target_table,
-        )
+        try:
+            result = append_exactly_once(
+                self._catalog(),
+                run.contract,
+                bronze,
+                run_id=run.name,
+                upload_id=run.upload_id,
+                identifier=run.target_table,
+            )
+        except IncompatibleContractError as error:
+            raise RunRejectedError("IncompatibleContract", str(error)) from error
         return TransformOutcome(
             table=result.table,
             snapshot_id=result.snapshot_id,
