@@ -33,6 +33,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR
+from lakehouse.ingest.builtin import IngestPaths
 from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
 from lakehouse.nifi.deploy import DEFAULT_FLOW, FlowDefinition, FlowDeployer
 from lakehouse.nifi.manifest import StepManifest
@@ -145,7 +146,7 @@ class NiFiIngestEngine(IngestEngine):
 
     def assignment(self, run: RunContext) -> dict[str, Any]:
         manifest = manifest_location(self._raw_bucket, run)
-        key = f"{run.dataset}/{run.processing_date.isoformat()}/{run.upload_id}.parquet"
+        paths = self._paths(run)
         expiry = int(self._settings.timeout_seconds) + 600
         source = S3Location.parse(run.source_uri)
         return {
@@ -155,8 +156,8 @@ class NiFiIngestEngine(IngestEngine):
             "format": run.source_format,
             "sha256": run.source_sha256 or "",
             "sourceUrl": self._presign("get_object", source, expiry),
-            "rawUrl": self._presign("put_object", S3Location(self._raw_bucket, key), expiry),
-            "quarantineUrl": self._presign("put_object", S3Location(self._quarantine_bucket, key), expiry),
+            "rawUrl": self._presign("put_object", paths.raw, expiry),
+            "quarantineUrl": self._presign("put_object", paths.quarantine, expiry),
             "manifestUrl": self._presign("put_object", manifest, expiry),
         }
 
@@ -224,9 +225,9 @@ class NiFiIngestEngine(IngestEngine):
                 f"NiFi validated with version {manifest.contract_version} of the {run.dataset} contract, the operator "
                 f"has version {run.contract.version}; give NiFi the same contracts directory, then create a new run",
             )
-        key = f"{run.dataset}/{run.processing_date.isoformat()}/{run.upload_id}.parquet"
-        raw = S3Location(self._raw_bucket, key)
-        quarantine = S3Location(self._quarantine_bucket, key) if manifest.rejected_rows else None
+        paths = self._paths(run)
+        raw = paths.raw
+        quarantine = paths.quarantine if manifest.rejected_rows else None
         if head_object(self._s3, raw) is None or (quarantine and head_object(self._s3, quarantine) is None):
             return None
         return IngestOutcome(
@@ -237,6 +238,12 @@ class NiFiIngestEngine(IngestEngine):
             quarantine_uri=quarantine.uri if quarantine else None,
             bytes_in=manifest.bytes_in,
             checks=[check.as_result() for check in manifest.checks],
+        )
+
+    def _paths(self, run: RunContext) -> IngestPaths:
+        """The built-in engine's keys: which engine ingested a run does not change where its files are."""
+        return IngestPaths.for_run(
+            run.dataset, run.processing_date, run.upload_id, self._raw_bucket, self._quarantine_bucket
         )
 
     def _presign(self, operation: str, location: S3Location, expiry: int) -> str:
