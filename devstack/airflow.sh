@@ -25,10 +25,13 @@ setup() {
     "$UV" pip sync -q --python "$VENV/bin/python" "$LOCK"
     touch "$VENV/.complete"
   fi
-  if [[ ! -f "$AIRFLOW_HOME/airflow.db" ]]; then
+  # Migrated once per Airflow install (the marker names it), and again after an interrupted migrate.
+  local marker="$AIRFLOW_HOME/.migrated-$(basename "$VENV")"
+  if [[ ! -f "$marker" ]]; then
     mkdir -p "$AIRFLOW_HOME"
     "$VENV/bin/airflow" db migrate >"$LOG_DIR/airflow-migrate.log" 2>&1 \
       || die "airflow db migrate failed; see $LOG_DIR/airflow-migrate.log"
+    touch "$marker"
   fi
 }
 

@@ -14,9 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.exceptions import AirflowFailException
 from airflow.sdk import Param, dag, get_current_context, task
 from airflow.sdk.bases.sensor import PokeReturnValue
+from airflow.sdk.exceptions import AirflowFailException
 from lakehouse_runs import RunFailedError, RunRequest, create_or_adopt, custom_objects, run_status
 
 NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")

@@ -238,6 +238,7 @@ case "${1:-}" in
   status)  status_line "$NAME" healthy ;;
   env)     echo "export NIFI_API_URL=$NIFI_URL"
            echo "export NIFI_LISTEN_PORT=$NIFI_LISTEN_PORT"
-           echo "export NIFI_LISTEN_URL=http://$LAKEHOUSE_BIND:$NIFI_LISTEN_PORT/lakehouse/ingest" ;;
+           echo "export NIFI_LISTEN_URL=http://$LAKEHOUSE_BIND:$NIFI_LISTEN_PORT/lakehouse/ingest"
+           echo "export NIFI_LISTEN_TOKEN=$(ensure_local_secret nifi-listen-token)" ;;
   *)       echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
 esac

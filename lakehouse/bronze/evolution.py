@@ -4,9 +4,10 @@ Contracts change: a column is added, a decimal widened, monthly partitions becom
 evolves a table in place (old files keep their schema and partition spec, new files use the new
 ones), so the table is changed rather than recreated:
 - columns the contract adds are added as optional (rows written before have no value for them);
+- columns the contract drops, or no longer requires, become optional (new rows have no value for them);
 - types change only where Iceberg can promote them (int -> long, float -> double, decimal precision up);
 - the partition spec and the sort order follow the contract's `bronze.partitioning` and `sort_by`.
-Columns the contract drops stay in the table (their history is data too).
+Columns the contract drops stay in the table (their history is data too), never required again.
 """
 
 from __future__ import annotations
@@ -31,12 +32,19 @@ class IncompatibleContractError(ValueError):
 class Evolution:
     added_columns: list[str]
     promoted_columns: list[str]
+    relaxed_columns: list[str]  # required before, optional now
     partitioning_changed: bool
     sort_order_changed: bool
 
     @property
     def changed(self) -> bool:
-        return bool(self.added_columns or self.promoted_columns or self.partitioning_changed or self.sort_order_changed)
+        return bool(
+            self.added_columns
+            or self.promoted_columns
+            or self.relaxed_columns
+            or self.partitioning_changed
+            or self.sort_order_changed
+        )
 
 
 def evolve_to_contract(table: Table, contract: DatasetContract) -> Evolution:
@@ -44,17 +52,9 @@ def evolve_to_contract(table: Table, contract: DatasetContract) -> Evolution:
     wanted = bronze_iceberg_schema(contract)
     current = table.schema()
     added = [field for field in wanted.fields if _field_or_none(current, field.name) is None]
-    promoted = []
-    for field in wanted.fields:
-        existing = _field_or_none(current, field.name)
-        if existing is not None and existing.field_type != field.field_type:
-            if not _can_promote(existing.field_type, field.field_type):
-                raise IncompatibleContractError(
-                    f"{'.'.join(table.name())}.{field.name} is {existing.field_type}, the {contract.name} contract "
-                    f"now says {field.field_type}, and Iceberg cannot change one into the other; keep the type, "
-                    "or point the contract at a new table"
-                )
-            promoted.append(field)
+    promoted = _promoted_fields(table, contract, wanted)
+    wanted_required = {field.name: field.required for field in wanted.fields}
+    relaxed = [field.name for field in current.fields if field.required and not wanted_required.get(field.name, False)]
 
     # The spec and sort order are derived against the schema as it will be after the columns change.
     future = _future_schema(current, added)
@@ -62,13 +62,15 @@ def evolve_to_contract(table: Table, contract: DatasetContract) -> Evolution:
     wanted_order = bronze_sort_order(contract, future)
     spec_changed = _spec_key(table.spec(), current) != _spec_key(wanted_spec, future)
     order_changed = _order_key(table.sort_order(), current) != _order_key(wanted_order, future)
-    evolution = Evolution([f.name for f in added], [f.name for f in promoted], spec_changed, order_changed)
+    evolution = Evolution([f.name for f in added], [f.name for f in promoted], relaxed, spec_changed, order_changed)
     if not evolution.changed:
         return evolution
 
     with table.transaction() as transaction:
-        if added or promoted:
+        if added or promoted or relaxed:
             with transaction.update_schema() as update:
+                for name in relaxed:
+                    update.make_column_optional(name)
                 for field in added:
                     update.add_column(field.name, field.field_type, doc=field.doc, required=False)
                 for field in promoted:
@@ -84,6 +86,23 @@ def evolve_to_contract(table: Table, contract: DatasetContract) -> Evolution:
                 for sort_field in wanted_order.fields:
                     update.asc(future.find_column_name(sort_field.source_id), sort_field.transform)
     return evolution
+
+
+def _promoted_fields(table: Table, contract: DatasetContract, wanted: Schema) -> list:
+    """Fields whose type the contract changed, all of them promotions Iceberg allows (or an error)."""
+    promoted = []
+    for field in wanted.fields:
+        existing = _field_or_none(table.schema(), field.name)
+        if existing is None or existing.field_type == field.field_type:
+            continue
+        if not _can_promote(existing.field_type, field.field_type):
+            raise IncompatibleContractError(
+                f"{'.'.join(table.name())}.{field.name} is {existing.field_type}, the {contract.name} contract "
+                f"now says {field.field_type}, and Iceberg cannot change one into the other; keep the type, "
+                "or point the contract at a new table"
+            )
+        promoted.append(field)
+    return promoted
 
 
 def _field_or_none(schema: Schema, name: str):

@@ -106,15 +106,21 @@ class FlowDeployer:
     def flow_name(self) -> str:
         return self._definition.name
 
-    def ensure_running(self) -> str:
-        """The running group's id; deploys or updates the flow when needed."""
-        with self._lock:
+    def ensure_running(self, wait_seconds: float | None = None) -> str | None:
+        """The running group's id; deploys or updates the flow when needed. With `wait_seconds`, gives up
+        (None) when another thread holds the deployment that long, so a slow NiFi never ties up every
+        worker of the operator."""
+        if not self._lock.acquire(timeout=-1 if wait_seconds is None else wait_seconds):
+            return None
+        try:
             fresh = self._checked_at is not None and time.monotonic() - self._checked_at < self._recheck_seconds
             if fresh and self._group_id:
                 return self._group_id
             self._group_id = self._ensure()
             self._checked_at = time.monotonic()
             return self._group_id
+        finally:
+            self._lock.release()
 
     def forget(self) -> None:
         """Check NiFi again on the next call (after an error talking to it)."""

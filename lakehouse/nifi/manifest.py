@@ -37,6 +37,8 @@ class CheckCount(_Model):
 
 class StepManifest(_Model):
     upload_id: str = Field(alias="uploadId")
+    # The IngestionRun's uid: a run re-created under the same name never takes an older run's results.
+    run_uid: str | None = Field(default=None, alias="runUid")
     dataset: str | None = None
     contract_version: int | None = Field(default=None, alias="contractVersion")
     input_rows: int = Field(default=0, alias="inputRows")

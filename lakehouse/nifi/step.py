@@ -1,6 +1,6 @@
 """The NiFi flow's validation step, run by ExecuteStreamCommand: upload bytes in, a tar out.
 
-    python -m lakehouse.nifi.step --dataset orders --format csv --upload-id <id> [--sha256 <hex>]
+    python -m lakehouse.nifi.step --dataset orders --format csv --upload-id <id> --run-uid <uid> [--sha256=<hex>]
 
 stdin is the uploaded file as NiFi fetched it. stdout is a tar with `manifest.json` and, when the file
 was readable, `raw.parquet` and (if any row was rejected) `quarantine.parquet`; the flow unpacks it and
@@ -51,6 +51,7 @@ def run_step(
     upload_id: str,
     sha256: str | None,
     contracts: ContractRegistry,
+    run_uid: str | None = None,
 ) -> dict[str, bytes]:
     """The tar's entries by name."""
     try:
@@ -59,7 +60,11 @@ def run_step(
     except tuple(_REJECTIONS) as error:
         reason = next(r for kind, r in _REJECTIONS.items() if isinstance(error, kind))
         manifest = StepManifest(
-            upload_id=upload_id, dataset=dataset, bytes_in=len(data), error=StepError(reason=reason, message=str(error))
+            upload_id=upload_id,
+            run_uid=run_uid,
+            dataset=dataset,
+            bytes_in=len(data),
+            error=StepError(reason=reason, message=str(error)),
         )
         return {MANIFEST_ENTRY: manifest.to_json()}
     result = files.report.result
@@ -68,6 +73,7 @@ def run_step(
         entries[QUARANTINE_ENTRY] = parquet_bytes(files.quarantine)
     manifest = StepManifest(
         upload_id=upload_id,
+        run_uid=run_uid,
         dataset=dataset,
         contract_version=contract.version,
         input_rows=result.input_rows,
@@ -96,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
     parser.add_argument("--upload-id", required=True)
+    parser.add_argument("--run-uid", default=None, help="the IngestionRun's uid, copied into the manifest")
     parser.add_argument("--sha256", default="", help="expected sha256 of the upload; empty: not checked")
     parser.add_argument("--contracts-dir", type=Path, default=None, help="default: LAKEHOUSE_CONTRACTS_DIR")
     args = parser.parse_args(argv)
@@ -104,10 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     data = sys.stdin.buffer.read()
     try:
-        entries = run_step(data, args.dataset, args.format, args.upload_id, args.sha256 or None, contracts)
+        entries = run_step(
+            data, args.dataset, args.format, args.upload_id, args.sha256 or None, contracts, args.run_uid
+        )
     except Exception as error:  # anything else still ends the run with its reason, not with a timeout
         manifest = StepManifest(
             upload_id=args.upload_id,
+            run_uid=args.run_uid,
             dataset=args.dataset,
             bytes_in=len(data),
             error=StepError(reason="IngestStepError", message=f"{type(error).__name__}: {error}"),

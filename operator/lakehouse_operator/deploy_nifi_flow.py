@@ -20,7 +20,7 @@ from lakehouse_operator.settings import OperatorSettings
 def main() -> int:
     settings = NiFiSettings()
     if not settings.enabled:
-        print("set LAKEHOUSE_NIFI_API_URL and LAKEHOUSE_NIFI_LISTEN_URL", file=sys.stderr)
+        print("set LAKEHOUSE_NIFI_API_URL, LAKEHOUSE_NIFI_LISTEN_URL and LAKEHOUSE_NIFI_LISTEN_TOKEN", file=sys.stderr)
         return 2
     operator = OperatorSettings()
     platform = PlatformSettings()

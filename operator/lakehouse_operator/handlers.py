@@ -382,10 +382,13 @@ def _wait(body: dict[str, Any], waiting: StillRunning) -> None:
     if waiting.status:
         metadata = body["metadata"]
         phase = IngestionRunStatus.from_body(body.get("status")).phase
-        if phase is not None:
-            runtime().status.set_phase(
-                metadata["namespace"], metadata["name"], PhaseChange(phase, "Waiting", waiting.status)
-            )
+        try:
+            if phase is not None:
+                runtime().status.set_phase(
+                    metadata["namespace"], metadata["name"], PhaseChange(phase, "Waiting", waiting.status)
+                )
+        except Exception as error:  # only a display: never let it count as a failed attempt
+            logging.getLogger(__name__).warning("could not show %r on %s: %s", waiting.status, metadata["name"], error)
     raise kopf.TemporaryError(f"{log_filters.WAITING}{waiting.message}", delay=waiting.delay)
 
 

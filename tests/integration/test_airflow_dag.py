@@ -78,7 +78,7 @@ def test_dag_adopts_the_run_the_api_created(
     assert state == "success", log[-4000:]
     assert f"adopted IngestionRun {run_namespace}/{up.upload_id}" in log
     runs = custom_objects.list_namespaced_custom_object(GROUP, VERSION, run_namespace, PLURAL)["items"]
-    assert [r["metadata"]["name"] for r in runs].count(up.upload_id) == 1
+    assert [r["spec"]["uploadId"] for r in runs].count(up.upload_id) == 1  # adopted, not a second run
     assert "labels" not in get_run(custom_objects, run_namespace, up.upload_id)["metadata"]
 
 
@@ -96,3 +96,5 @@ def test_a_conf_that_names_no_run_fails_without_retrying(operator: OperatorProce
 
     assert state == "failed"
     assert "not given to create one" in log
+    # Straight to failed: a conf error is not retried (the DAG's default is 2 retries).
+    assert "new_state=failed" in log and "new_state=up_for_retry" not in log

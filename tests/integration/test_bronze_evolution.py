@@ -80,3 +80,27 @@ def test_a_type_iceberg_cannot_promote_is_refused_with_the_column(catalog: Catal
 
     with pytest.raises(IncompatibleContractError, match=r"customer_id is long, .* now says string"):
         ensure_table(catalog, as_text, table_name)
+
+
+def test_dropped_and_relaxed_columns_become_optional(catalog: Catalog) -> None:
+    v1 = parse_contract(ORDERS_YAML, "orders.yaml")
+    table_name = f"bronze_it.evo_{uuid.uuid4().hex[:8]}"
+    assert append(catalog, v1, orders(10).csv_bytes(), table_name) == 10
+    # customer_id leaves the contract; amount stays but is no longer required.
+    without_customer = ORDERS_YAML.replace("  - name: customer_id\n    type: long\n    required: true\n", "").replace(
+        "  - name: amount\n    type: decimal(10,2)\n    required: true",
+        "  - name: amount\n    type: decimal(10,2)\n    required: false",
+    )
+    v2 = parse_contract(without_customer, "orders.yaml")
+    assert "customer_id" not in [c.name for c in v2.columns]
+    csv = b"order_id,amount,date\n5000,,2025-06-01\n5001,3.50,2025-06-02\n"
+
+    assert append(catalog, v2, csv, table_name) == 2
+
+    table = catalog.load_table(table_name)
+    assert table.schema().find_field("customer_id").required is False
+    assert table.schema().find_field("amount").required is False
+    rows = {r["order_id"]: r for r in table.scan().to_arrow().to_pylist()}
+    assert len(rows) == 12
+    assert rows[5000]["customer_id"] is None and rows[5000]["amount"] is None
+    assert rows[1]["customer_id"] is not None

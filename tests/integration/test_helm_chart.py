@@ -34,6 +34,7 @@ SECRET_VARIABLES = {
     "LAKEHOUSE_API_KEYS_SHA256",
     "LAKEHOUSE_NIFI_USERNAME",
     "LAKEHOUSE_NIFI_PASSWORD",
+    "LAKEHOUSE_NIFI_LISTEN_TOKEN",
 }
 EVERYTHING_ON = [
     "--set", "spark.enabled=true", "--set", "nifi.enabled=true", "--set", "nifi.credentialsSecret=nifi-login",
@@ -139,13 +140,18 @@ def service_account_kubeconfig(namespace: str, account: str, admin_kubeconfig: s
     return path
 
 
-def can_i(namespace: str, account: str, verb: str, resource: str, in_namespace: str | None = None) -> bool:
+def can_i(
+    namespace: str, account: str, verb: str, resource: str, in_namespace: str | None = None, subresource: str = ""
+) -> bool:
     done = kubectl(
         "auth", "can-i", verb, resource,
         "--namespace", in_namespace or namespace,
         f"--as=system:serviceaccount:{namespace}:{account}",
+        *([f"--subresource={subresource}"] if subresource else []),
     )  # fmt: skip
-    return done.stdout.strip() == "yes"
+    answer = done.stdout.strip()
+    assert answer in ("yes", "no"), f"kubectl auth can-i failed: {done.stderr}"  # an error is not a "no"
+    return answer == "yes"
 
 
 def test_installed_chart_grants_enough_and_no_more(
@@ -186,7 +192,8 @@ def test_installed_chart_grants_enough_and_no_more(
         assert not can_i(namespace, account, "delete", "ingestionruns.lakehouse.dev")
         assert not can_i(namespace, account, "list", "namespaces")
         assert not can_i(namespace, account, "create", "pods")
-    assert can_i(namespace, operator_sa, "patch", "ingestionruns.lakehouse.dev/status")
-    assert not can_i(namespace, api_sa, "patch", "ingestionruns.lakehouse.dev/status")
+    assert can_i(namespace, operator_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")
+    assert not can_i(namespace, api_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")
+    assert not can_i(namespace, operator_sa, "update", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "sparkapplications.sparkoperator.k8s.io")

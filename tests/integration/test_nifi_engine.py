@@ -6,6 +6,7 @@ status) against the built-in engine's output for the same file.
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import time
 import uuid
@@ -14,13 +15,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from lakehouse_operator.engines.base import RunContext
+from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings, manifest_location
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import EqualTo
 
+from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.nifi.client import NiFiClient
-from lakehouse.storage.s3 import S3Location, read_object, read_parquet
+from lakehouse.settings import PlatformSettings
+from lakehouse.storage.s3 import S3Location, head_object, read_object, read_parquet
 from tests.utils.kafka_events import events_for
 from tests.utils.nifi_flow import (
     flow_groups,
@@ -30,7 +37,7 @@ from tests.utils.nifi_flow import (
     set_processor_state,
 )
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import Upload, create_run, get_run, run_manifest, upload, wait_for_phase
+from tests.utils.runs import GROUP, PLURAL, VERSION, Upload, create_run, get_run, run_manifest, upload, wait_for_phase
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
@@ -265,3 +272,60 @@ def test_a_run_nifi_never_finishes_fails_after_the_timeout(
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "NiFiTimedOut"
     assert "did not finish the run in 6s" in ready["message"] and "lakehouse-ingest" in ready["message"]
+
+
+def test_a_run_without_checksum_and_a_recreated_run_get_their_own_results(
+    operator: OperatorProcess, run_namespace: str, custom_objects: client.CustomObjectsApi, s3: Any
+) -> None:
+    # First a bad file under some upload id: NiFi's manifest says MissingColumns.
+    bad = upload(s3, b"order_id,amount\n1,2.50\n", "orders", "csv")
+    run_with(custom_objects, run_namespace, bad, "nifi", scratch_target())
+    assert finished_status(custom_objects, run_namespace, bad)["phase"] == "Failed"
+    custom_objects.delete_namespaced_custom_object(GROUP, VERSION, run_namespace, PLURAL, bad.upload_id)
+    while True:  # gone for good before its name is used again
+        try:
+            get_run(custom_objects, run_namespace, bad.upload_id)
+        except ApiException as error:
+            assert error.status == 404
+            break
+        time.sleep(0.2)
+
+    # The same run name again, for a good file and without a sha256 (it is optional in the spec).
+    good = upload(s3, orders(25, invalid_every=5).csv_bytes(), "orders", "csv", upload_id=bad.upload_id)
+    manifest = run_manifest(good, "orders", engines={"ingest": "nifi"}, target=scratch_target())
+    del manifest["spec"]["source"]["sha256"]
+    create_run(custom_objects, run_namespace, manifest)
+
+    status = finished_status(custom_objects, run_namespace, good)
+    assert status["phase"] == "Succeeded", status
+    assert status["counts"]["valid"] == 20 and status["counts"]["rejected"] == 5
+
+
+def test_nifi_drops_assignments_without_the_operators_token(operator: OperatorProcess, s3: Any) -> None:
+    """A POST to the flow's listener is not enough to make NiFi read or write S3: the token is."""
+    settings = NiFiSettings()
+    platform = PlatformSettings()
+    engine = NiFiIngestEngine(settings, platform.s3, s3, "raw", "quarantine")
+    engine.deployer.ensure_running()
+    up = upload(s3, orders(10).csv_bytes(), "orders", "csv")
+    run = RunContext(
+        name=up.upload_id, namespace="none", upload_id=up.upload_id, dataset="orders",
+        contract=ContractRegistry.default().get("orders"), source_uri=up.uri, source_format="csv",
+        source_sha256=up.sha256, processing_date=dt.date.today(), ingest_timestamp=dt.datetime(2026, 1, 1),
+        target_table="bronze_it.unused", owner={"uid": str(uuid.uuid4())},
+    )  # fmt: skip
+    manifest = manifest_location("raw", run)
+
+    def post(assignment: dict[str, Any]) -> None:
+        response = requests.post(stack_env("NIFI_LISTEN_URL")["NIFI_LISTEN_URL"], json=assignment, timeout=30)
+        assert response.status_code == 200
+
+    for token in ("", "not-the-token"):
+        post(engine.assignment(run) | {"token": token})
+    time.sleep(5)
+    assert head_object(s3, manifest) is None  # dropped by Check assignment
+    post(engine.assignment(run))  # the same assignment with the token goes through
+    deadline = time.monotonic() + 60
+    while head_object(s3, manifest) is None:
+        assert time.monotonic() < deadline, "the assignment with the token was not processed"
+        time.sleep(0.5)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -38,7 +39,7 @@ from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
 from lakehouse.nifi.deploy import DEFAULT_FLOW, FlowDefinition, FlowDeployer
 from lakehouse.nifi.manifest import StepManifest
 from lakehouse.settings import S3Settings
-from lakehouse.storage.s3 import ObjectNotFoundError, S3Location, head_object, read_object
+from lakehouse.storage.s3 import ObjectNotFoundError, S3Location, delete_object, head_object, read_object
 from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError, StillRunning
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class NiFiSettings(BaseSettings):
     listen_port: int = Field(
         default=9092, validation_alias=AliasChoices("LAKEHOUSE_NIFI_LISTEN_PORT", "NIFI_LISTEN_PORT")
     )
+    # Sent with each run; the flow keeps only its SHA-256 (a parameter) and drops runs without it.
+    listen_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LAKEHOUSE_NIFI_LISTEN_TOKEN", "NIFI_LISTEN_TOKEN")
+    )
     # The Python that runs lakehouse.nifi.step inside NiFi, and the contracts it reads there.
     python_command: str = Field(default=sys.executable, alias="LAKEHOUSE_NIFI_PYTHON")
     contracts_dir: str | None = Field(default=None, alias="LAKEHOUSE_NIFI_CONTRACTS_DIR")
@@ -71,7 +76,7 @@ class NiFiSettings(BaseSettings):
 
     @property
     def enabled(self) -> bool:
-        return bool(self.api_url and self.listen_url)
+        return bool(self.api_url and self.listen_url and self.listen_token)
 
 
 def manifest_location(raw_bucket: str, run: RunContext) -> S3Location:
@@ -85,15 +90,21 @@ class NiFiIngestEngine(IngestEngine):
         self, settings: NiFiSettings, s3_settings: S3Settings, s3: Any, raw_bucket: str, quarantine_bucket: str
     ) -> None:
         if not settings.enabled:
-            raise ValueError("the NiFi engine needs LAKEHOUSE_NIFI_API_URL and LAKEHOUSE_NIFI_LISTEN_URL")
+            raise ValueError(
+                "the NiFi engine needs LAKEHOUSE_NIFI_API_URL, LAKEHOUSE_NIFI_LISTEN_URL"
+                " and LAKEHOUSE_NIFI_LISTEN_TOKEN"
+            )
         self._settings = settings
+        self._token = settings.listen_token.get_secret_value() if settings.listen_token else ""
         self._s3 = s3
         self._raw_bucket = raw_bucket
         self._quarantine_bucket = quarantine_bucket
         endpoint = settings.s3_endpoint or s3_settings.endpoint_url or "https://s3.amazonaws.com"
         self._s3_endpoint = endpoint.rstrip("/")
         # Presigned URLs with SigV4 (query-string auth), for the host NiFi reaches.
-        self._presigner = s3_settings.model_copy(update={"endpoint_url": self._s3_endpoint}).client(
+        # Path-style URLs (endpoint/bucket/key) signed with SigV4 for the host NiFi reaches: the flow
+        # accepts only URLs under the raw and quarantine buckets of this endpoint.
+        self._presigner = s3_settings.model_copy(update={"endpoint_url": self._s3_endpoint, "path_style": True}).client(
             signature_version="s3v4"
         )
         self.client = NiFiClient(
@@ -110,9 +121,13 @@ class NiFiIngestEngine(IngestEngine):
                 "python.command": settings.python_command,
                 "contracts.dir": settings.contracts_dir or str(DEFAULT_CONTRACTS_DIR),
                 "s3.endpoint": self._s3_endpoint,
+                "bucket.raw": raw_bucket,
+                "bucket.quarantine": quarantine_bucket,
+                "listen.token.sha256": hashlib.sha256(self._token.encode()).hexdigest(),
             },
         )
-        # Runs handed to NiFi by this process, with when; a restart hands them over again.
+        # Runs handed to NiFi by this process (by uid: a run re-created under its old name is a new run),
+        # with when; a restart hands them over again.
         self._handed_over: dict[str, float] = {}
         self._handed_over_at: dict[str, dt.datetime] = {}  # the same, by the wall clock (for job metrics)
         # When the hand-off was first tried, for runs NiFi has not accepted yet (NiFi down).
@@ -122,14 +137,18 @@ class NiFiIngestEngine(IngestEngine):
     def ingest(self, run: RunContext) -> IngestOutcome | StillRunning:
         manifest = self._read_manifest(run)
         if manifest is not None:
-            outcome = self._outcome(run, manifest)
+            with self._lock:
+                started_at = self._handed_over_at.get(_key(run))
+            try:
+                outcome = self._outcome(run, manifest)
+            except RunRejectedError:
+                self._forget(run)
+                raise
             if outcome is not None:
-                with self._lock:
-                    started_at = self._handed_over_at.get(run.name)
                 self._forget(run)
                 return dataclasses.replace(outcome, started_at=started_at)
         with self._lock:
-            handed_at = self._handed_over.get(run.name)
+            handed_at = self._handed_over.get(_key(run))
         if handed_at is None:
             return self._hand_over(run)
         waited = time.monotonic() - handed_at
@@ -150,7 +169,9 @@ class NiFiIngestEngine(IngestEngine):
         expiry = int(self._settings.timeout_seconds) + 600
         source = S3Location.parse(run.source_uri)
         return {
+            "token": self._token,
             "run": run.name,
+            "runUid": run.owner["uid"],
             "uploadId": run.upload_id,
             "dataset": run.dataset,
             "format": run.source_format,
@@ -164,7 +185,11 @@ class NiFiIngestEngine(IngestEngine):
     def _hand_over(self, run: RunContext) -> StillRunning:
         first_try = self._handed_over_or_now(run)
         try:
-            self.deployer.ensure_running()
+            if not self.deployer.ensure_running(wait_seconds=10):
+                return StillRunning("another run is deploying the NiFi flow", delay=1)
+            # Outputs of an earlier run of the same name (deleted and created again) must not be taken
+            # for this run's: they go before NiFi writes new ones.
+            self._remove_stale_outputs(run)
             response = requests.post(
                 self._settings.listen_url or "",
                 data=json.dumps(self.assignment(run)),
@@ -176,6 +201,7 @@ class NiFiIngestEngine(IngestEngine):
         except (NiFiUnavailableError, NiFiApiError, requests.RequestException) as error:
             self.deployer.forget()
             if time.monotonic() - first_try > self._settings.timeout_seconds:
+                self._forget(run)
                 raise RunRejectedError(
                     "NiFiUnavailable",
                     f"could not hand the run to NiFi for {self._settings.timeout_seconds:.0f}s: {error}",
@@ -187,9 +213,9 @@ class NiFiIngestEngine(IngestEngine):
                 status=f"waiting for NiFi, which is not reachable or refused the run: {_stable(error)}",
             )
         with self._lock:
-            self._handed_over[run.name] = time.monotonic()
-            self._handed_over_at[run.name] = dt.datetime.now(dt.UTC)
-            self._first_tries.pop(run.name, None)
+            self._handed_over[_key(run)] = time.monotonic()
+            self._handed_over_at[_key(run)] = dt.datetime.now(dt.UTC)
+            self._first_tries.pop(_key(run), None)
         log.info("handed run %s (upload %s) to NiFi", run.name, run.upload_id)
         return StillRunning(
             "handed over to NiFi",
@@ -199,21 +225,27 @@ class NiFiIngestEngine(IngestEngine):
 
     def _handed_over_or_now(self, run: RunContext) -> float:
         with self._lock:
-            return self._first_tries.setdefault(run.name, time.monotonic())
+            return self._first_tries.setdefault(_key(run), time.monotonic())
 
     def _forget(self, run: RunContext) -> None:
         with self._lock:
-            self._handed_over.pop(run.name, None)
-            self._handed_over_at.pop(run.name, None)
-            self._first_tries.pop(run.name, None)
+            self._handed_over.pop(_key(run), None)
+            self._handed_over_at.pop(_key(run), None)
+            self._first_tries.pop(_key(run), None)
 
     def _read_manifest(self, run: RunContext) -> StepManifest | None:
+        """This run's manifest; None while there is none, or only an earlier run's of the same name."""
         try:
             data = read_object(self._s3, manifest_location(self._raw_bucket, run))
         except ObjectNotFoundError:
             return None
         manifest = StepManifest.from_json(data)
-        return manifest if manifest.upload_id == run.upload_id else None
+        return manifest if (manifest.upload_id, manifest.run_uid) == (run.upload_id, run.owner["uid"]) else None
+
+    def _remove_stale_outputs(self, run: RunContext) -> None:
+        paths = self._paths(run)
+        for location in (manifest_location(self._raw_bucket, run), paths.raw, paths.quarantine):
+            delete_object(self._s3, location)
 
     def _outcome(self, run: RunContext, manifest: StepManifest) -> IngestOutcome | None:
         """The outcome, or None while an object the manifest names is not written yet."""
@@ -255,3 +287,7 @@ class NiFiIngestEngine(IngestEngine):
 def _stable(error: Exception) -> str:
     """The error without the object addresses urllib3 puts in it, so the status line stays the same."""
     return re.sub(r" at 0x[0-9a-f]+", "", str(error))[:300]
+
+
+def _key(run: RunContext) -> str:
+    return run.owner["uid"]

@@ -84,11 +84,14 @@ def test_any_edit_is_a_new_version(tmp_path: Path) -> None:
     assert FlowDefinition.load(path).version != DEFINITION.version
 
 
-def test_the_engine_needs_both_nifi_urls(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("LAKEHOUSE_NIFI_API_URL", "NIFI_API_URL", "LAKEHOUSE_NIFI_LISTEN_URL", "NIFI_LISTEN_URL"):
+def test_the_engine_needs_both_nifi_urls_and_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    names = ["LAKEHOUSE_NIFI_API_URL", "NIFI_API_URL", "LAKEHOUSE_NIFI_LISTEN_URL", "NIFI_LISTEN_URL"]
+    for name in [*names, "LAKEHOUSE_NIFI_LISTEN_TOKEN", "NIFI_LISTEN_TOKEN"]:
         monkeypatch.delenv(name, raising=False)
     assert not NiFiSettings().enabled
     monkeypatch.setenv("NIFI_API_URL", "http://nifi:8080/nifi-api")
     assert not NiFiSettings().enabled
     monkeypatch.setenv("LAKEHOUSE_NIFI_LISTEN_URL", "http://nifi:9092/lakehouse/ingest")
+    assert not NiFiSettings().enabled  # no token: the flow would drop every run
+    monkeypatch.setenv("LAKEHOUSE_NIFI_LISTEN_TOKEN", "t0ken")
     assert NiFiSettings().enabled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import tarfile
@@ -12,6 +13,7 @@ import pyarrow.parquet as pq
 from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR, ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import ingest_bytes
+from lakehouse.nifi.deploy import DEFAULT_FLOW
 from lakehouse.nifi.manifest import MANIFEST_ENTRY, QUARANTINE_ENTRY, RAW_ENTRY, StepManifest
 from lakehouse.nifi.step import run_step
 
@@ -57,21 +59,21 @@ def test_files_that_cannot_be_ingested_get_a_reason_not_a_crash() -> None:
 
 def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
     data = orders(20, invalid_every=4).csv_bytes()
-    command = [
-        sys.executable,
-        "-m",
-        "lakehouse.nifi.step",
-        "--dataset",
-        "orders",
-        "--format",
-        "csv",
-        "--upload-id",
-        "u-4",
-        "--sha256",
-        "",
-        "--contracts-dir",
-        str(DEFAULT_CONTRACTS_DIR),
-    ]
+    # The arguments exactly as the flow's ExecuteStreamCommand passes them ("Command Arguments" split on
+    # ';', empty arguments dropped as NiFi does), for a run without a sha256.
+    flow = json.loads(DEFAULT_FLOW.read_text())
+    (validate,) = [p for p in flow["flowContents"]["processors"] if p["identifier"] == "validate"]
+    attributes = {
+        "dataset": "orders",
+        "source.format": "csv",
+        "upload.id": "u-4",
+        "source.sha256": "",
+        "run.uid": "0b7c1f6e-2c1a-4c7e-9a55-3f1f0e1d2c3b",
+    }
+    arguments = validate["properties"]["Command Arguments"].replace("#{contracts.dir}", str(DEFAULT_CONTRACTS_DIR))
+    for name, value in attributes.items():
+        arguments = arguments.replace("${" + name + "}", value)
+    command = [sys.executable, *[a for a in arguments.split(";") if a]]
 
     done = subprocess.run(command, input=data, capture_output=True, check=True)
 
@@ -79,4 +81,6 @@ def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
         names = tar.getnames()
         manifest = StepManifest.from_json(tar.extractfile(MANIFEST_ENTRY).read())  # type: ignore[union-attr]
     assert sorted(names) == sorted([RAW_ENTRY, QUARANTINE_ENTRY, MANIFEST_ENTRY])
+    assert manifest.error is None, manifest.error
     assert (manifest.valid_rows, manifest.rejected_rows) == (15, 5)
+    assert manifest.run_uid == attributes["run.uid"]
