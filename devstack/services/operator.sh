@@ -25,9 +25,20 @@ install_crds() {
 start() {
   install
   install_crds
-  if is_running "$NAME"; then log "$NAME already running"; return 0; fi
-  # The stack's endpoints and credentials reach the process through its environment only.
-  eval "$("$DEVSTACK_DIR/stack.sh" env-services)"
+  # The stack's endpoints and credentials reach the process through its environment only; a running
+  # operator started with other ones (say NiFi joined the stack since) is restarted to pick them up.
+  local services fingerprint_file="$RUN_DIR/$NAME.env-sha256"
+  services="$("$DEVSTACK_DIR/stack.sh" env-services)"
+  if is_running "$NAME"; then
+    if [[ "$(cat "$fingerprint_file" 2>/dev/null)" == "$(sha256sum <<<"$services")" ]]; then
+      log "$NAME already running"
+      return 0
+    fi
+    log "the stack's services changed since $NAME started: restarting it"
+    stop_daemon "$NAME"
+  fi
+  eval "$services"
+  sha256sum <<<"$services" > "$fingerprint_file"
   export LAKEHOUSE_NAMESPACE LAKEHOUSE_HEALTH_PORT="$OPERATOR_HEALTH_PORT" LAKEHOUSE_METRICS_PORT="$OPERATOR_METRICS_PORT"
   export PYTHONUNBUFFERED=1
   # Spark runs as local spark-submit children here; in a cluster the chart selects operator mode.
