@@ -1,35 +1,57 @@
 # syntax=docker/dockerfile:1
 # The platform image (charts/lakehouse): the operator (`python -m lakehouse_operator`) and the upload
-# API (`uvicorn --factory lakehouse_api.main:create_app`), Python 3.11 with the locked dependencies.
-# Build from the repository root:  docker build -t lakehouse:<version> .
-# (Not built by this repository's CI: there is no container engine there.)
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# API (`uvicorn --factory lakehouse_api.main:create_app`): Python 3.11 and the locked dependencies in
+# the virtualenv /opt/lakehouse/venv, first on PATH (the chart's nifi.python names its interpreter).
+# Build from the repository root (Dockerfile.dockerignore keeps caches and tests out of the context):
+#   docker build -t lakehouse:<version> .
+# The local cluster builds it without Docker or a registry (devstack/images.sh): BASE_IMAGE is then
+# a Debian bookworm root file system with Debian's python3 (3.11) made by mmdebstrap. Both bases put
+# python3 on PATH; nothing here depends on where.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS wheel
+# The project wheel, and the locked requirements minus pyspark (only the Spark job image needs it).
+FROM ${BASE_IMAGE} AS wheel
+# Unset unless the builder passes its CA bundle (devstack/images.sh does, for TLS-intercepting networks).
+ARG SSL_CERT_FILE
+ARG PIP_CERT
+ENV UV_PYTHON_DOWNLOADS=never
 WORKDIR /src
 COPY devstack/versions.env devstack/versions.env
-RUN . devstack/versions.env && pip install --no-cache-dir "uv==$UV_VERSION"
+RUN . devstack/versions.env \
+ && python3 -m venv /opt/uv \
+ && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==$UV_VERSION"
 COPY pyproject.toml uv.lock README.md ./
+RUN /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/locked.txt \
+ && grep -v '^pyspark==' /tmp/locked.txt > /requirements.txt
 COPY lakehouse lakehouse
 COPY operator operator
 COPY api api
-COPY spark spark
-COPY nifi nifi
-# pyspark is only needed by the Spark job image (spark/Dockerfile) and in local mode.
-RUN uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/locked.txt \
- && grep -v '^pyspark==' /tmp/locked.txt > /requirements.txt \
- && uv build --wheel -o /dist
+# What the wheel force-includes from outside the packages (pyproject.toml).
+COPY spark/templates spark/templates
+COPY nifi/flows nifi/flows
+RUN /opt/uv/bin/uv build --wheel --no-cache -o /dist
 
-FROM ${PYTHON_IMAGE}
-COPY --from=wheel /requirements.txt /tmp/requirements.txt
-COPY --from=wheel /dist/ /tmp/dist/
-RUN pip install --no-cache-dir -r /tmp/requirements.txt \
- && pip install --no-cache-dir --no-deps /tmp/dist/*.whl \
- && rm -rf /tmp/requirements.txt /tmp/dist \
- && useradd --system --uid 10001 --gid 0 --home-dir /nonexistent lakehouse
-COPY contracts /opt/lakehouse/contracts
-ENV LAKEHOUSE_CONTRACTS_DIR=/opt/lakehouse/contracts \
+FROM ${BASE_IMAGE}
+ARG SSL_CERT_FILE
+ENV VIRTUAL_ENV=/opt/lakehouse/venv \
+    PATH=/opt/lakehouse/venv/bin:$PATH \
+    LAKEHOUSE_CONTRACTS_DIR=/opt/lakehouse/contracts \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
+# uv comes from the wheel stage for the two installs only. The dependencies get their own layer, so a
+# change to the sources rebuilds only the small wheel layer. Bytecode is compiled here: user 10001
+# cannot write it into the venv, and without it every start compiles the imports again (twice as slow).
+COPY --from=wheel /requirements.txt /tmp/requirements.txt
+RUN --mount=type=bind,from=wheel,source=/opt/uv,target=/opt/uv \
+    UV_PYTHON_DOWNLOADS=never /opt/uv/bin/uv venv --python python3 "$VIRTUAL_ENV" \
+ && /opt/uv/bin/uv pip install --python "$VIRTUAL_ENV/bin/python" --no-cache --compile-bytecode \
+      -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+RUN --mount=type=bind,from=wheel,source=/opt/uv,target=/opt/uv \
+    --mount=type=bind,from=wheel,source=/dist,target=/tmp/dist \
+    /opt/uv/bin/uv pip install --python "$VIRTUAL_ENV/bin/python" --no-cache --compile-bytecode --no-deps \
+      /tmp/dist/*.whl \
+ && useradd --system --uid 10001 --gid 0 --home-dir /nonexistent --shell /usr/sbin/nologin lakehouse
+COPY contracts /opt/lakehouse/contracts
 USER 10001
 CMD ["python", "-m", "lakehouse_operator"]

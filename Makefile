@@ -1,11 +1,13 @@
 # The two commands a new machine needs are `make demo` and `make test`; the rest are for developers.
 SHELL := /bin/bash
 NIFI ?= 0
+# CLUSTER=1 adds the one-node cluster (pods, images, Helm releases); unset keeps the running stack's mode.
+CLUSTER ?=
 .DEFAULT_GOAL := help
 STACK := devstack/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv up down status logs env migrate demo test test-unit lint fmt bench bench-engines clean
+.PHONY: help venv up cluster kind down status logs env migrate demo test test-unit lint fmt bench bench-engines clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -13,8 +15,14 @@ help: ## list targets
 venv: ## install the pinned Python environment (.venv) with uv
 	@devstack/python.sh
 
-up: ## install (cached) and start the whole local stack on 127.0.0.1 (NIFI=1 adds NiFi)
-	@NIFI=$(NIFI) $(STACK) up
+up: ## install (cached) and start the whole local stack on 127.0.0.1 (NIFI=1 adds NiFi, CLUSTER=1 the cluster)
+	@NIFI=$(NIFI) CLUSTER=$(CLUSTER) $(STACK) up
+
+cluster: ## the stack with a one-node Kubernetes cluster: pods, images built here, Helm releases
+	@NIFI=$(NIFI) CLUSTER=1 $(STACK) up
+
+kind: venv ## for people with Docker: a kind cluster with the same images and Helm installs
+	@devstack/kind.sh up
 
 down: ## stop every service of the local stack
 	@$(STACK) down
@@ -31,11 +39,11 @@ env: ## export lines for the running stack: eval "$$(make -s env)"
 migrate: ## apply sql/ migrations to the local platform database
 	@devstack/migrate.sh
 
-demo: up ## run the main job end to end on the local stack (NIFI=1: through the NiFi engine)
-	@NIFI=$(NIFI) devstack/demo.sh
+demo: up ## run the main job end to end (NIFI=1: through NiFi; CLUSTER=1: through the pods and Spark)
+	@NIFI=$(NIFI) CLUSTER=$(CLUSTER) devstack/demo.sh
 
-test: venv ## the whole test suite against the real local stack (with NiFi)
-	@NIFI=1 $(STACK) up
+test: venv ## the whole test suite against the real local stack (with NiFi and the cluster)
+	@NIFI=1 CLUSTER=1 $(STACK) up
 	@eval "$$($(STACK) env)" && .venv/bin/pytest $(PYTEST_ARGS)
 
 test-unit: venv ## unit tests only (no servers)

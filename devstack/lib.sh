@@ -11,6 +11,14 @@ REPO_ROOT="$(cd "$DEVSTACK_DIR/.." && pwd)"
 : "${LAKEHOUSE_HEALTH_TIMEOUT:=180}"
 export LAKEHOUSE_CACHE_DIR LAKEHOUSE_STATE_DIR
 
+# CLUSTER=1 (`make up CLUSTER=1`, `make test`) adds the one-node cluster; the mode of a running stack
+# outlives the command that started it, so `make env`, `status` and `down` need not repeat it.
+CLUSTER_MARKER="$LAKEHOUSE_STATE_DIR/cluster.enabled"
+if [[ -z "${CLUSTER:-}" ]]; then
+  if [[ -f "$CLUSTER_MARKER" ]]; then CLUSTER=1; else CLUSTER=0; fi
+fi
+export CLUSTER
+
 # shellcheck source=devstack/versions.env
 source "$DEVSTACK_DIR/versions.env"
 # shellcheck source=devstack/config.env

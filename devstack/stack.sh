@@ -9,16 +9,37 @@ SERVICES=(postgres s3 kafka iceberg-rest kubernetes)
 if [[ "${NIFI:-0}" == 1 ]] || is_running nifi; then SERVICES+=(nifi); fi
 # Platform processes run on top of the servers.
 PLATFORM=(operator api)
+# CLUSTER=1: the servers bind the node address, a node joins the control plane, and the chart runs
+# the operator and the API as pods (namespace $CLUSTER_RELEASE_NAMESPACE) beside the host processes.
+if [[ "$CLUSTER" == 1 ]]; then PLATFORM+=(cluster release); fi
 
 service() { "$DEVSTACK_DIR/services/$1.sh" "${@:2}"; }
 
+# A stack running in the other mode (servers bound elsewhere) is stopped first.
+switch_mode() {
+  local running=0 s
+  for s in "${SERVICES[@]}" "${PLATFORM[@]}"; do is_running "$s" && running=1; done
+  [[ -f "$CLUSTER_MARKER" ]] && is_running containerd && running=1
+  local current=0
+  [[ -f "$CLUSTER_MARKER" ]] && current=1
+  if ((running)) && [[ "$current" != "$CLUSTER" ]]; then
+    log "the stack runs with CLUSTER=$current: stopping it to start with CLUSTER=$CLUSTER"
+    CLUSTER="$current" "$DEVSTACK_DIR/stack.sh" down
+  fi
+  if [[ "$CLUSTER" == 1 ]]; then touch "$CLUSTER_MARKER"; else rm -f "$CLUSTER_MARKER"; fi
+}
+
 up() {
   local started=$SECONDS s
+  switch_mode
   "$DEVSTACK_DIR/python.sh"
+  # The node address must exist before a server can bind it.
+  if [[ "$CLUSTER" == 1 ]]; then service cluster network; fi
   for s in "${SERVICES[@]}"; do service "$s" install; done
   "$DEVSTACK_DIR/spark.sh" install
   "$DEVSTACK_DIR/helm.sh" setup  # the charts' tests install them into the local control plane
   "$DEVSTACK_DIR/airflow.sh" setup  # the DAG's tests run it with `airflow dags test`
+  if [[ "$CLUSTER" == 1 ]]; then service cluster install; service release install; fi
   log "installed in $((SECONDS - started))s"
   for s in "${SERVICES[@]}"; do service "$s" start; done
   "$DEVSTACK_DIR/migrate.sh"
@@ -30,6 +51,8 @@ down() {
   local i
   for ((i = ${#PLATFORM[@]} - 1; i >= 0; i--)); do service "${PLATFORM[i]}" stop; done
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do service "${SERVICES[i]}" stop; done
+  if [[ "$CLUSTER" == 1 ]]; then service cluster network-down; fi
+  rm -f "$CLUSTER_MARKER"
 }
 
 status() {

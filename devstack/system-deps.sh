@@ -9,6 +9,20 @@ command -v mvn >/dev/null || need_apt+=(maven)
 [[ -x "$JAVA17_HOME/bin/java" ]] || need_apt+=(openjdk-17-jdk-headless)
 [[ -x "/usr/lib/postgresql/$POSTGRES_MAJOR/bin/postgres" ]] || need_apt+=("postgresql-$POSTGRES_MAJOR" postgresql-client)
 command -v curl >/dev/null || need_apt+=(curl)
+# The one-node cluster (services/cluster.sh) and its images (images.sh): a container runtime, pod
+# networking, the rules kube-proxy writes, and image builds without a Docker engine or a registry.
+command -v containerd >/dev/null || need_apt+=(containerd)
+command -v runc >/dev/null || need_apt+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || need_apt+=(containernetworking-plugins)
+command -v iptables >/dev/null || need_apt+=(iptables)
+command -v conntrack >/dev/null || need_apt+=(conntrack)
+command -v ip >/dev/null || need_apt+=(iproute2)
+# images.sh: podman builds (no recommends needed: root, overlay, host network), mmdebstrap makes the
+# base image from the Debian mirror, gcc and the static libc compile the pause binary.
+command -v podman >/dev/null || need_apt+=(podman)
+command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+command -v gcc >/dev/null || need_apt+=(gcc)
+compgen -G '/usr/lib/*/libc.a' >/dev/null || need_apt+=(libc6-dev)
 
 if ((${#need_apt[@]})); then
   log "apt-get install ${need_apt[*]}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Kubernetes control plane of the local stack: etcd, kube-apiserver, kube-controller-manager.
-# No kubelet, no scheduler: it is an API server for CRDs, RBAC and controllers to talk to.
+# Alone it has no node: an API server for CRDs, RBAC and controllers to talk to. With CLUSTER=1,
+# services/cluster.sh adds the node (containerd, kubelet, kube-proxy) and the scheduler, built here too.
 # Usage: kubernetes.sh install|start|stop|status|env|kubectl ARGS...
 # shellcheck source=devstack/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
@@ -12,8 +13,9 @@ K8S_STATE="$LAKEHOUSE_STATE_DIR/kubernetes"
 PKI="$K8S_STATE/pki"
 KUBECONFIG_FILE="$K8S_STATE/kubeconfig"
 API_URL="https://$LAKEHOUSE_BIND:$KUBE_APISERVER_PORT"
-ETCD_URL="https://$LAKEHOUSE_BIND:$ETCD_CLIENT_PORT"
-SERVICE_CIDR="${KUBE_SERVICE_CIDR:-10.96.0.0/12}" # only a config value: no node routes it
+# Only the API server talks to etcd: it stays on loopback even when the cluster moves the rest.
+ETCD_URL="https://127.0.0.1:$ETCD_CLIENT_PORT"
+SERVICE_CIDR="$CLUSTER_SERVICE_CIDR" # routed by kube-proxy once the cluster runs
 # Controllers that make sense without nodes: object lifecycle (GC, namespaces), service
 # accounts and their tokens, RBAC role aggregation, quotas, and the workload controllers
 # (their pods stay Pending, but Jobs/Deployments objects behave as in a real cluster).
@@ -22,6 +24,9 @@ serviceaccount-token-controller,root-ca-certificate-publisher-controller,\
 clusterrole-aggregation-controller,resourcequota-controller,deployment-controller,\
 replicaset-controller,statefulset-controller,job-controller,cronjob-controller,\
 ttl-after-finished-controller"
+# With a node, every default controller: endpoints for Services, node lifecycle (taints), pod GC.
+[[ "$CLUSTER" != 1 ]] || KCM_CONTROLLERS="*"
+BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet)
 
 GO="$(command -v go || echo /usr/local/go/bin/go)"
 export GOTOOLCHAIN=local # fail clearly instead of trying to download another toolchain
@@ -33,7 +38,9 @@ origin_commit() {
 
 # Builds into a temporary folder and renames it, so an interrupted build never looks installed.
 install() {
-  if [[ -x "$KUBECTL" && -x "$K8S_BIN/kube-apiserver" && -x "$K8S_BIN/kube-controller-manager" ]]; then
+  local b built=1
+  for b in "${BINARIES[@]}"; do [[ -x "$K8S_BIN/$b" ]] || built=0; done
+  if ((built)); then
     log "kubernetes $KUBERNETES_VERSION already built"
   else
     grep -q "k8s.io/kubernetes $KUBERNETES_VERSION\b" "$DEVSTACK_DIR/k8s/go.mod" \
@@ -50,10 +57,9 @@ install() {
       ldflags+=" -X k8s.io/component-base/version.$key=$val -X k8s.io/client-go/pkg/version.$key=$val"
     done
     rm -rf "$K8S_BIN.tmp"; mkdir -p "$K8S_BIN.tmp"
-    # One invocation so the three binaries share the compile work.
+    # One invocation so the binaries share the compile work.
     (cd "$DEVSTACK_DIR/k8s" && "$GO" build -trimpath -ldflags "$ldflags" -o "$K8S_BIN.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kubectl)
+      "${BINARIES[@]/#/k8s.io/kubernetes/cmd/}")
     rm -rf "$K8S_BIN"; mv "$K8S_BIN.tmp" "$K8S_BIN"
   fi
   if [[ -x "$ETCD_BIN/etcd" ]]; then
@@ -86,10 +92,19 @@ pki_cert() {
     || die "could not sign the $name certificate"
 }
 
+# has_san CERT IP: true when the certificate names IP among its subject alternative names.
+has_san() { openssl x509 -in "$PKI/$1.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$2\b"; }
+
 ensure_pki() {
   mkdir -p "$PKI"; chmod 700 "$PKI"
-  local sans="IP:127.0.0.1,DNS:localhost"
-  [[ "$LAKEHOUSE_BIND" == 127.0.0.1 ]] || sans+=",IP:$LAKEHOUSE_BIND"
+  # Every address the API server may be reached on: loopback, the node (pods, kubelet) and the
+  # in-cluster `kubernetes` Service; a certificate made before one of them was added is made again.
+  local sans="IP:127.0.0.1,DNS:localhost,IP:$CLUSTER_NODE_IP,IP:$CLUSTER_API_SERVICE_IP"
+  [[ "$LAKEHOUSE_BIND" == 127.0.0.1 || "$LAKEHOUSE_BIND" == "$CLUSTER_NODE_IP" ]] || sans+=",IP:$LAKEHOUSE_BIND"
+  local name
+  for name in apiserver kubelet-serving; do
+    has_san "$name" "$CLUSTER_NODE_IP" || rm -f "$PKI/$name.crt"
+  done
   (
     umask 077
     if [[ ! -s "$PKI/ca.crt" ]]; then
@@ -107,6 +122,16 @@ ensure_pki() {
     # system:masters is the built-in superuser group; RBAC cannot restrict it.
     pki_cert admin "/O=system:masters/CN=kubernetes-admin" "extendedKeyUsage=clientAuth"
     pki_cert controller-manager "/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth"
+    # The node's parts. The kubelet is system:node:<name> (Node authorizer, NodeRestriction), and
+    # serves its API (logs, exec) with a certificate the API server verifies against the CA.
+    pki_cert kubelet "/O=system:nodes/CN=system:node:$CLUSTER_NODE_NAME" "extendedKeyUsage=clientAuth"
+    pki_cert kubelet-serving "/CN=$CLUSTER_NODE_NAME" "extendedKeyUsage=serverAuth" \
+      "subjectAltName=IP:$CLUSTER_NODE_IP,DNS:$CLUSTER_NODE_NAME"
+    pki_cert kube-scheduler "/CN=system:kube-scheduler" "extendedKeyUsage=clientAuth"
+    pki_cert kube-proxy "/CN=system:kube-proxy" "extendedKeyUsage=clientAuth"
+    # The API server towards kubelets; the kubelet's webhook authorizer asks the API server, which
+    # allows system:masters everything.
+    pki_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth"
     # The aggregation layer's identity towards extension API servers (request-header auth).
     pki_cert front-proxy-client "/CN=front-proxy-client" "extendedKeyUsage=clientAuth"
     # Service-account tokens are signed by the apiserver (TokenRequest) and the token
@@ -156,9 +181,9 @@ start() {
   # Single member; peer traffic never happens, so the peer URL stays plain HTTP on loopback.
   start_daemon etcd "$ETCD_BIN/etcd" --name=devstack --data-dir="$K8S_STATE/etcd" \
     --listen-client-urls="$ETCD_URL" --advertise-client-urls="$ETCD_URL" \
-    --listen-peer-urls="http://$LAKEHOUSE_BIND:$ETCD_PEER_PORT" \
-    --initial-advertise-peer-urls="http://$LAKEHOUSE_BIND:$ETCD_PEER_PORT" \
-    --initial-cluster="devstack=http://$LAKEHOUSE_BIND:$ETCD_PEER_PORT" \
+    --listen-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-advertise-peer-urls="http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster="devstack=http://127.0.0.1:$ETCD_PEER_PORT" \
     --client-cert-auth --trusted-ca-file="$PKI/ca.crt" \
     --cert-file="$PKI/etcd.crt" --key-file="$PKI/etcd.key" --log-level=warn
   wait_for etcd etcd_healthy
@@ -168,8 +193,10 @@ start() {
   # because only the CN front-proxy-client may assert identity headers.
   # --shutdown-send-retry-after: on SIGTERM wait 2s, not --request-timeout (60s), for open watches
   # (an operator's) to close; otherwise `stop` always ran into its KILL fallback.
-  # --endpoint-reconciler-type=none: the `kubernetes` Service's endpoints would be the
-  # advertise address, and a loopback address is invalid there (it would log errors forever).
+  # --endpoint-reconciler-type: the `kubernetes` Service's endpoint is the advertise address; a
+  # loopback address is invalid there (it would log errors forever), the node's is what pods dial.
+  local reconciler=none
+  [[ "$LAKEHOUSE_BIND" == 127.* ]] || reconciler=lease
   start_daemon kube-apiserver "$K8S_BIN/kube-apiserver" \
     --bind-address="$LAKEHOUSE_BIND" --advertise-address="$LAKEHOUSE_BIND" \
     --secure-port="$KUBE_APISERVER_PORT" \
@@ -180,7 +207,10 @@ start() {
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" --endpoint-reconciler-type=none \
+    --service-cluster-ip-range="$SERVICE_CIDR" --endpoint-reconciler-type="$reconciler" \
+    --kubelet-client-certificate="$PKI/apiserver-kubelet-client.crt" \
+    --kubelet-client-key="$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority="$PKI/ca.crt" --kubelet-preferred-address-types=InternalIP,Hostname \
     --requestheader-client-ca-file="$PKI/ca.crt" --requestheader-allowed-names=front-proxy-client \
     --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
     --requestheader-extra-headers-prefix=X-Remote-Extra- \
@@ -199,6 +229,7 @@ start() {
     --cert-dir="$K8S_STATE/controller-manager" \
     --controllers="$KCM_CONTROLLERS" --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
+    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --cluster-name=devstack --profiling=false
   wait_for kube-controller-manager kcm_healthy
   # Pods and clients expect the `default` service account; the serviceaccount controller
@@ -221,5 +252,8 @@ case "${1:-}" in
     printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE"
     printf 'export KUBECTL=%q\n' "$KUBECTL" ;;
   kubectl) shift; exec "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" "$@" ;;
-  *) echo "usage: $0 install|start|stop|status|env|kubectl ARGS..." >&2; exit 2 ;;
+  # kubeconfig NAME: a kubeconfig for the certificate NAME (the node's parts), printed as a path.
+  kubeconfig) ensure_pki; write_kubeconfig "$K8S_STATE/$2.kubeconfig" "$2"; echo "$K8S_STATE/$2.kubeconfig" ;;
+  bin) echo "$K8S_BIN" ;;
+  *) echo "usage: $0 install|start|stop|status|env|kubectl ARGS...|kubeconfig NAME|bin" >&2; exit 2 ;;
 esac

@@ -49,6 +49,9 @@ start() {
       --encoding=UTF8 --locale=C.UTF-8 >>"$LOG_DIR/$NAME.log" 2>&1
   fi
   [[ $EUID -eq 0 ]] && touch "$LOG_DIR/$NAME.log" && chown postgres "$LOG_DIR/$NAME.log"
+  # Pods (and the node address they reach us on) connect from the cluster's pod range, with a password.
+  grep -q "^host all all $CLUSTER_POD_CIDR " "$PG_DATA/pg_hba.conf" \
+    || echo "host all all $CLUSTER_POD_CIDR scram-sha-256" >> "$PG_DATA/pg_hba.conf"
   log "starting $NAME"
   as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/$NAME.log" -w -t "$LAKEHOUSE_HEALTH_TIMEOUT" \
     -o "-c listen_addresses=$LAKEHOUSE_BIND -p $POSTGRES_PORT -c unix_socket_directories=$PG_SOCKET_DIR -c max_connections=200 -c shared_buffers=128MB -c fsync=off" \

@@ -3,6 +3,9 @@
 Generates an orders CSV with a few invalid rows, uploads it through the Datasource API with
 the `lakehouse` CLI and follows its IngestionRun to the end, then shows the run as kubectl
 sees it, the bronze table, the quarantined rows and the metrics in PostgreSQL.
+
+`make demo CLUSTER=1`: the same file goes to the API pod of the in-cluster release, and its
+transform runs as a SparkApplication whose driver and executor pods the Spark Operator starts.
 """
 
 from __future__ import annotations
@@ -51,6 +54,13 @@ def main() -> int:
 
     # `make demo NIFI=1`: the stack runs NiFi, and the file goes through the NiFi ingest engine.
     engine = ["--ingest-engine", "nifi"] if os.environ.get("NIFI") == "1" else []
+    namespace = os.environ["LAKEHOUSE_NAMESPACE"]
+    in_cluster = os.environ.get("LAKEHOUSE_DEMO_IN_CLUSTER") == "1"
+    if in_cluster:
+        # The CLI and kubectl go to the release in the cluster; the CLI reads its URL from the environment.
+        os.environ["LAKEHOUSE_API_URL"] = os.environ["LAKEHOUSE_CLUSTER_API_URL"]
+        namespace = os.environ["LAKEHOUSE_CLUSTER_NAMESPACE"]
+        engine += ["--transform-engine", "spark"]
     shown = " ".join(["lakehouse upload", csv_path.name, "--dataset orders", *engine, "--wait"])
     say(f"{shown}   (1000 rows, {len(sample.rejected)} invalid)")
     output = cli("upload", str(csv_path), "--dataset", "orders", *engine, "--wait")
@@ -58,9 +68,12 @@ def main() -> int:
 
     say(f"kubectl get ingestionrun {upload_id}")
     subprocess.run(
-        [os.environ["KUBECTL"], "get", "ir", upload_id, "-n", os.environ["LAKEHOUSE_NAMESPACE"], "-o", "wide"],
+        [os.environ["KUBECTL"], "get", "ir", upload_id, "-n", namespace, "-o", "wide"],
         check=False,
     )
+    if in_cluster:
+        say(f"kubectl get sparkapplications,pods -n {namespace}   (the pods that did the work)")
+        subprocess.run([os.environ["KUBECTL"], "get", "sparkapplications,pods", "-n", namespace], check=False)
 
     status = json.loads(_quiet_cli("--json", "run", upload_id))
     table = status["table"]

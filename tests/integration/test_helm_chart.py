@@ -90,6 +90,19 @@ def test_credentials_are_only_secret_references() -> None:
             assert all("--" not in arg or "key" not in arg.lower() for arg in container.get("command", []))
 
 
+def test_large_numbers_render_as_integers() -> None:
+    """Helm holds numbers as floats: 268435456 would render as 2.68435456e+08 and crash the operator."""
+    env = {
+        variable["name"]: variable.get("value")
+        for doc in rendered()
+        if doc["kind"] == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+        for variable in container["env"]
+    }
+    assert env["LAKEHOUSE_SPARK_THRESHOLD_BYTES"] == "268435456"
+    assert env["LAKEHOUSE_MAX_UPLOAD_BYTES"] == "5368709120"
+
+
 def test_spark_rights_only_when_spark_is_enabled() -> None:
     def operator_rules(values: list[str]) -> list[dict[str, Any]]:
         (role,) = [d for d in rendered(*values) if d["kind"] == "Role" and d["metadata"]["name"].endswith("-operator")]

@@ -15,3 +15,14 @@ def test_chart_crds_are_the_repository_crds() -> None:
         assert (REPO_ROOT / "charts/lakehouse/crds" / name).read_bytes() == (REPO_ROOT / "crds" / name).read_bytes(), (
             f"charts/lakehouse/crds/{name} differs from crds/{name}: copy it again"
         )
+
+
+def test_chart_spark_version_is_the_locked_pyspark() -> None:
+    import tomllib
+
+    import yaml
+
+    locked = tomllib.loads((REPO_ROOT / "uv.lock").read_text())
+    (pyspark,) = [p["version"] for p in locked["package"] if p["name"] == "pyspark"]
+    values = yaml.safe_load((REPO_ROOT / "charts" / "lakehouse" / "values.yaml").read_text())
+    assert values["spark"]["version"] == pyspark, "charts/lakehouse values spark.version must be uv.lock's pyspark"

@@ -75,16 +75,23 @@ class SparkSettings(BaseSettings):
     driver_memory: str = Field(default="1g", alias="LAKEHOUSE_SPARK_DRIVER_MEMORY")
 
     # operator mode: the SparkApplication
-    image: str = Field(default="lakehouse-spark:latest", alias="LAKEHOUSE_SPARK_IMAGE")
-    image_pull_policy: str = Field(default="IfNotPresent", alias="LAKEHOUSE_SPARK_IMAGE_PULL_POLICY")
-    spark_version: str = Field(
-        default_factory=lambda: importlib.metadata.version("pyspark"), alias="LAKEHOUSE_SPARK_VERSION"
+    # The image of this release (never `latest`: a node must not run whatever was pushed last).
+    image: str = Field(
+        default_factory=lambda: f"lakehouse-spark:{importlib.metadata.version('lakehouse-ingest')}",
+        alias="LAKEHOUSE_SPARK_IMAGE",
     )
+    image_pull_policy: str = Field(default="IfNotPresent", alias="LAKEHOUSE_SPARK_IMAGE_PULL_POLICY")
+    # The Spark of the job image (SparkApplication.spec.sparkVersion); the chart sets it. Empty: this
+    # interpreter's pyspark (local mode, the devstack), which the platform image does not have.
+    spark_version: str | None = Field(default=None, alias="LAKEHOUSE_SPARK_VERSION")
     main_application_file: str = Field(
         default="local:///opt/lakehouse/spark/bronze_transform.py", alias="LAKEHOUSE_SPARK_MAIN_FILE"
     )
     service_account: str = Field(default="spark", alias="LAKEHOUSE_SPARK_SERVICE_ACCOUNT")
     driver_cores: int = Field(default=1, ge=1, alias="LAKEHOUSE_SPARK_DRIVER_CORES")
+    # CPU requests below the cores (e.g. "250m"), so a job fits a small node; empty: request the cores.
+    driver_core_request: str | None = Field(default=None, alias="LAKEHOUSE_SPARK_DRIVER_CORE_REQUEST")
+    executor_core_request: str | None = Field(default=None, alias="LAKEHOUSE_SPARK_EXECUTOR_CORE_REQUEST")
     executor_cores: int = Field(default=1, ge=1, alias="LAKEHOUSE_SPARK_EXECUTOR_CORES")
     executor_memory: str = Field(default="2g", alias="LAKEHOUSE_SPARK_EXECUTOR_MEMORY")
     executor_instances: int = Field(default=2, ge=1, alias="LAKEHOUSE_SPARK_EXECUTOR_INSTANCES")
@@ -100,6 +107,13 @@ class SparkSettings(BaseSettings):
     master: str = Field(default="local[*]", alias="LAKEHOUSE_SPARK_MASTER")
     jars: str = Field(default="", alias="SPARK_JARS")  # comma-separated: `devstack/spark.sh env`
     job_file: Path = Field(default=REPOSITORY / "spark" / "bronze_transform.py", alias="LAKEHOUSE_SPARK_JOB_FILE")
+
+
+def _installed_spark_version() -> str:
+    try:
+        return importlib.metadata.version("pyspark")
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError("LAKEHOUSE_SPARK_VERSION is not set and pyspark is not installed") from None
 
 
 class SparkJobError(RuntimeError):
@@ -174,7 +188,7 @@ class SparkTransformEngine(TransformEngine):
                 image_pull_policy=s.image_pull_policy,
                 main_application_file=s.main_application_file,
                 arguments=self.arguments(run, raw_uri, contracts_dir),
-                spark_version=s.spark_version,
+                spark_version=s.spark_version or _installed_spark_version(),
                 service_account=s.service_account,
                 spark_conf=iceberg_spark_conf(catalog, s3),
                 env=env,
@@ -183,9 +197,17 @@ class SparkTransformEngine(TransformEngine):
                     "AWS_SECRET_ACCESS_KEY": SecretRef(s.s3_secret, "AWS_SECRET_ACCESS_KEY"),
                 },
                 driver_secret_env=driver_secrets,
-                driver=PodResources(cores=s.driver_cores, memory=s.driver_memory, core_limit=str(s.driver_cores)),
+                driver=PodResources(
+                    cores=s.driver_cores,
+                    memory=s.driver_memory,
+                    core_limit=str(s.driver_cores),
+                    core_request=s.driver_core_request or None,
+                ),
                 executor=PodResources(
-                    cores=s.executor_cores, memory=s.executor_memory, core_limit=str(s.executor_cores)
+                    cores=s.executor_cores,
+                    memory=s.executor_memory,
+                    core_limit=str(s.executor_cores),
+                    core_request=s.executor_core_request or None,
                 ),
                 executor_instances=s.executor_instances,
                 retries=s.retries,

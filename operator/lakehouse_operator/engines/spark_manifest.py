@@ -47,6 +47,8 @@ class PodResources:
     cores: int = 1
     memory: str = "1g"
     core_limit: str = "1"
+    # The pod's CPU request when it should be below `cores` (a small node), e.g. "250m"; None: `cores`.
+    core_request: str | None = None
 
 
 @dataclass(frozen=True)

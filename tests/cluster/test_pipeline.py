@@ -1,0 +1,186 @@
+"""The platform inside Kubernetes, for real: the chart's operator and API pods, the Spark Operator running
+SparkApplications whose driver and executor pods write bronze, Helm upgrades and uninstalls, and RBAC seen
+from inside a pod."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import psycopg
+import pytest
+from kubernetes import client
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import EqualTo
+
+from lakehouse.bronze.writer import RUN_ID_PROPERTY
+from lakehouse.devtools.sample_data import orders
+from lakehouse.storage.s3 import S3Location, read_parquet
+from tests.utils.cluster import Cluster
+from tests.utils.kafka_events import events_for
+from tests.utils.runs import wait_for_phase
+
+pytestmark = pytest.mark.integration
+PIPELINE_TOPICS = ["file-uploaded", "raw-data-ready", "bronze-layer-complete", "ingestion-failed"]
+SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
+SPARK_RUN_TIMEOUT = 600  # a Spark job on a 2-core node: driver and executor JVMs start one after another
+
+
+@pytest.fixture(scope="module")
+def runs(cluster_api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(cluster_api)
+
+
+@pytest.fixture(scope="module")
+def core(cluster_api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(cluster_api)
+
+
+def bronze_rows(catalog: Catalog, table: str, upload_id: str) -> list[dict[str, Any]]:
+    return catalog.load_table(table).scan(row_filter=EqualTo("upload_id", upload_id)).to_arrow().to_pylist()
+
+
+def run_snapshots(catalog: Catalog, table: str, run_name: str) -> list[int]:
+    return [
+        s.snapshot_id
+        for s in catalog.load_table(table).snapshots()
+        if s.summary is not None and s.summary.additional_properties.get(RUN_ID_PROPERTY) == run_name
+    ]
+
+
+def spark_application(runs: client.CustomObjectsApi, cluster: Cluster, run: dict[str, Any]) -> dict[str, Any]:
+    (app,) = [
+        a
+        for a in runs.list_namespaced_custom_object(SPARK_GROUP, SPARK_VERSION, cluster.namespace, SPARK_PLURAL)[
+            "items"
+        ]
+        if any(ref["uid"] == run["metadata"]["uid"] for ref in a["metadata"].get("ownerReferences", []))
+    ]
+    return app
+
+
+def pods_of(core: client.CoreV1Api, namespace: str, selector: str) -> list[client.V1Pod]:
+    return core.list_namespaced_pod(namespace, label_selector=selector).items
+
+
+def exec_python(cluster: Cluster, deployment: str, code: str) -> str:
+    """Runs `code` with the image's interpreter inside a pod of the deployment, as its service account."""
+    return cluster.kubectl(
+        "-n", cluster.namespace, "exec", f"deployment/{deployment}", "--", "python", "-c", code
+    ).stdout
+
+
+def test_platform_and_cluster_pods_run(cluster: Cluster, core: client.CoreV1Api) -> None:
+    running = {
+        (
+            pod.metadata.namespace,
+            pod.metadata.labels.get("app.kubernetes.io/component") or pod.metadata.labels.get("k8s-app"),
+        )
+        for pod in core.list_pod_for_all_namespaces().items
+        if pod.status.phase == "Running" and all(c.ready for c in pod.status.container_statuses or [])
+    }
+    assert {
+        (cluster.namespace, "operator"),
+        (cluster.namespace, "api"),
+        ("spark-operator", "controller"),
+        ("kube-system", "kube-dns"),
+    } <= running, running
+    for deployment in ("operator", "api"):
+        spec = core.api_client.sanitize_for_serialization(
+            client.AppsV1Api(core.api_client).read_namespaced_deployment(
+                f"{cluster.release}-{deployment}", cluster.namespace
+            )
+        )["spec"]["template"]["spec"]
+        assert spec["serviceAccountName"] == f"{cluster.release}-{deployment}"
+        assert not spec.get("hostNetwork")
+        assert not spec["containers"][0]["image"].endswith(":latest")
+
+
+def test_pods_resolve_service_names_and_reach_the_host_servers(cluster: Cluster, core: client.CoreV1Api) -> None:
+    kafka_ip = core.read_namespaced_service("kafka", "kafka").spec.cluster_ip
+    api_ip = core.read_namespaced_service("kubernetes", "default").spec.cluster_ip
+    answer = json.loads(
+        exec_python(
+            cluster,
+            f"{cluster.release}-api",
+            "import json, socket\n"
+            "names = ['kafka.kafka.svc.cluster.local', 'kubernetes.default.svc.cluster.local']\n"
+            "resolved = {n: socket.gethostbyname(n) for n in names}\n"
+            "socket.create_connection(('kafka.kafka.svc', 9092), timeout=5).close()\n"
+            "socket.create_connection(('postgres.postgres.svc', 5432), timeout=5).close()\n"
+            "print(json.dumps(resolved))",
+        )
+    )
+    assert answer == {"kafka.kafka.svc.cluster.local": kafka_ip, "kubernetes.default.svc.cluster.local": api_ip}
+
+
+def test_upload_becomes_bronze_through_spark_application_pods(
+    cluster: Cluster,
+    runs: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    s3: Any,
+    catalog: Catalog,
+    db: psycopg.Connection,
+) -> None:
+    """The seed's path: API pod → IngestionRun → operator pod → SparkApplication → Spark Operator → driver
+    and executor pods → bronze."""
+    sample = orders(1000, invalid_every=50, seed=11)
+    name = cluster.upload(sample.csv_bytes(), transform_engine="spark")
+
+    run = wait_for_phase(runs, cluster.namespace, name, {"Succeeded", "Failed"}, timeout=SPARK_RUN_TIMEOUT, poll=1)
+    status = run["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["engines"] == {"ingest": "builtin", "transform": "spark"}
+    assert status["counts"]["input"] == 1000
+    assert status["counts"]["rejected"] == len(sample.rejected) == 20
+    assert status["counts"]["written"] == 980
+
+    # The pods that did it: the driver ran to completion, and the executor the operator asked for ran.
+    app = spark_application(runs, cluster, run)
+    assert app["status"]["applicationState"]["state"] == "COMPLETED"
+    (driver,) = pods_of(
+        core, cluster.namespace, f"spark-role=driver,sparkoperator.k8s.io/app-name={app['metadata']['name']}"
+    )
+    assert driver.status.phase == "Succeeded"
+    assert driver.spec.service_account_name == "spark"
+    assert app["status"]["executorState"] and set(app["status"]["executorState"].values()) <= {"COMPLETED", "RUNNING"}
+
+    # Bronze: each valid row once, in the run's one snapshot.
+    table = status["table"]
+    rows = bronze_rows(catalog, table, name)
+    assert {r["order_id"]: (r["customer_id"], r["amount"], r["order_date"]) for r in rows} == sample.valid
+    assert run_snapshots(catalog, table, name) == [status["snapshotId"]]
+
+    # Quarantine with reasons, events on Kafka, and the PostgreSQL trail.
+    quarantined = read_parquet(s3, S3Location.parse(status["quarantinePath"])).to_pylist()
+    assert {r["_source_row"] for r in quarantined} == set(sample.rejected)
+    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], run["spec"]["uploadId"], PIPELINE_TOPICS)
+    assert {e["topic"] for e in events} == {"file-uploaded", "raw-data-ready", "bronze-layer-complete"}
+    assert db.execute("SELECT phase, snapshot_id FROM workflow_execution WHERE run_id = %s", (name,)).fetchone() == (
+        "Succeeded",
+        status["snapshotId"],
+    )
+    assert db.execute(
+        "SELECT engine, status FROM job_metrics WHERE run_id = %s AND stage = 'transform'", (name,)
+    ).fetchone() == ("spark", "succeeded")
+
+    # What a user sees with kubectl.
+    listed = cluster.kubectl("-n", cluster.namespace, "get", "ir", name, "--no-headers").stdout.split()
+    assert listed[:3] == [name, "Succeeded", "orders"]
+
+
+def test_fast_path_through_the_same_pods(
+    cluster: Cluster, runs: client.CustomObjectsApi, catalog: Catalog, s3: Any
+) -> None:
+    sample = orders(1000, invalid_every=50, seed=12)
+    name = cluster.upload(sample.csv_bytes(), transform_engine="arrow")
+
+    run = wait_for_phase(runs, cluster.namespace, name, {"Succeeded", "Failed"}, timeout=120, poll=0.5)
+    status = run["status"]
+    assert status["phase"] == "Succeeded", status
+    assert status["engines"] == {"ingest": "builtin", "transform": "arrow"}
+    rows = bronze_rows(catalog, status["table"], name)
+    assert {r["order_id"] for r in rows} == set(sample.valid)
+    assert run_snapshots(catalog, status["table"], name) == [status["snapshotId"]]
+    assert read_parquet(s3, S3Location.parse(status["rawPath"])).num_rows == 980

@@ -1,0 +1,100 @@
+"""A handle on the cluster the end-to-end tests run against (tests/cluster/conftest.py finds it)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.utils.upload_bodies import form
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Cluster:
+    kubeconfig: str
+    namespace: str  # the release's namespace: its operator watches the runs there
+    release: str
+    api_url: str
+    api_key: str
+
+    @classmethod
+    def local(cls, env: dict[str, str]) -> Cluster:
+        import os
+
+        return cls(
+            kubeconfig=env["KUBECONFIG"],
+            namespace=env["LAKEHOUSE_CLUSTER_NAMESPACE"],
+            release=env["LAKEHOUSE_CLUSTER_RELEASE"],
+            api_url=os.environ["LAKEHOUSE_CLUSTER_API_URL"],
+            api_key=env["LAKEHOUSE_API_KEY"],
+        )
+
+    @classmethod
+    def prepared_by_kind(cls, kubeconfig: Path) -> Cluster:
+        """A kind cluster given the same images and Helm installs (devstack/kind.sh), its API port-forwarded."""
+        out = subprocess.run(
+            [REPO_ROOT / "devstack" / "kind.sh", "deploy", str(kubeconfig)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        ).stdout
+        env = dict(
+            line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export ")
+        )
+        return cls(str(kubeconfig), env["NAMESPACE"], env["RELEASE"], env["API_URL"], env["API_KEY"])
+
+    # --- tools, as a user would run them ---
+
+    def kubectl(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [REPO_ROOT / "devstack" / "services" / "kubernetes.sh", "kubectl", "--kubeconfig", self.kubeconfig, *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check:
+            assert done.returncode == 0, f"kubectl {' '.join(args)}: {done.stderr}{done.stdout}"
+        return done
+
+    def helm(self, *args: str, timeout: float = 600) -> str:
+        done = subprocess.run(
+            [REPO_ROOT / "devstack" / "helm.sh", "--kubeconfig", self.kubeconfig, *args],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, f"helm {' '.join(args)}: {done.stderr}{done.stdout}"
+        return done.stdout
+
+    def release_values(self) -> dict[str, Any]:
+        import yaml
+
+        return yaml.safe_load(self.helm("get", "values", self.release, "--namespace", self.namespace, "-o", "yaml"))
+
+    # --- the platform's API, through its Service ---
+
+    def upload(self, data: bytes, dataset: str = "orders", filename: str = "orders.csv", **fields: str) -> str:
+        headers, body = form(data, dataset=dataset, filename=filename, **fields)
+        response = requests.post(
+            f"{self.api_url}/api/v1/uploads", data=body, headers={**headers, "X-API-Key": self.api_key}, timeout=120
+        )
+        assert response.status_code == 202, response.text
+        return response.json()["runName"]
+
+    def wait_until(self, what: str, check: Any, timeout: float = 300, poll: float = 1) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = check()
+            if result:
+                return result
+            time.sleep(poll)
+        raise TimeoutError(f"{what}: not after {timeout}s")
