@@ -7,7 +7,7 @@ CLUSTER ?=
 STACK := devstack/stack.sh
 PYTEST_ARGS ?=
 
-.PHONY: help venv up cluster kind down status logs env migrate demo test test-unit lint fmt bench bench-engines clean
+.PHONY: help venv up cluster kind down status logs env migrate demo test test-unit lint fmt bench bench-engines bench-cluster clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ bench: venv ## benchmarks side by side, results in bench/results/
 
 bench-engines: venv ## ingest engines side by side on the running stack (make up NIFI=1 first)
 	@eval "$$($(STACK) env)" && .venv/bin/python bench/ingest_engines.py
+
+bench-cluster: venv ## a file through SparkApplication pods vs the fast path, on the cluster (make cluster first)
+	@eval "$$($(STACK) env)" && .venv/bin/python bench/cluster_paths.py
 
 lint: venv ## ruff
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check .

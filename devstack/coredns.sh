@@ -16,14 +16,14 @@ installed() { [[ -x "$COREDNS_BIN" && -f "$OUT_DIR/.key" && "$(cat "$OUT_DIR/.ke
 install_coredns() {
   installed && return 0
   local pinned
-  pinned="$(cd "$WRAPPER" && go list -m -f '{{.Version}}' github.com/coredns/coredns)"
+  pinned="$(cd "$WRAPPER" && "$GO" list -m -f '{{.Version}}' github.com/coredns/coredns)"
   [[ "$pinned" == "$COREDNS_VERSION" ]] \
     || die "devstack/coredns/go.mod requires coredns $pinned but versions.env pins $COREDNS_VERSION"
   log "building coredns $COREDNS_VERSION from the Go module proxy (first time only)"
   local tmp="$OUT_DIR.tmp"
   rm -rf "$tmp" && mkdir -p "$tmp"
   # CoreDNS's release flags: no cgo, stripped; the version stands where its Makefile puts the git commit.
-  (cd "$WRAPPER" && CGO_ENABLED=0 go build -trimpath \
+  (cd "$WRAPPER" && CGO_ENABLED=0 "$GO" build -trimpath \
       -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION" \
       -o "$tmp/coredns" .) >&2
   build_key > "$tmp/.key"

@@ -13,7 +13,7 @@ install_helm() {
   local tmp="$BIN_DIR/helm-$HELM_VERSION.tmp"
   rm -rf "$tmp" && mkdir -p "$tmp"
   # Helm's own release flags: no cgo, trimmed paths, its version stamped in.
-  GOBIN="$tmp" CGO_ENABLED=0 go install -trimpath \
+  GOBIN="$tmp" CGO_ENABLED=0 "$GO" install -trimpath \
     -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
   rm -rf "$BIN_DIR/helm-$HELM_VERSION"

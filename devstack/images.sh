@@ -7,6 +7,7 @@
 # Usage: images.sh build [NAME...]  build every image (or NAME and its bases) whose archive is missing
 #        images.sh tags             `export VAR=ref` lines for the deployed images (see IMAGES below)
 #        images.sh ref NAME         the reference of one image: localhost/NAME:<version>-g<rev>
+#        images.sh content-ref NAME the reference by content: localhost/NAME:key-<16 hex>
 #        images.sh archive NAME     the path of the cached archive of one image
 #        images.sh import ADDRESS   the deployed images into the containerd at socket ADDRESS
 #                                   (namespace k8s.io); an image whose reference is there already is skipped
@@ -310,13 +311,16 @@ content_ref() { local key; key="$(key_of "$1")"; echo "localhost/$1:key-${key:0:
 archive_path() { local key; key="$(key_of "$1")"; echo "$IMAGES_DIR/$1-$key.tar"; }
 
 project_version() { sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_ROOT/pyproject.toml" | head -n1; }
-git_revision() { git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown; }
+git_revision() { git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || true; }
 work_tree_dirty() { [[ -n "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null)" ]]; }
 
 # image_ref NAME: the reference the cluster uses (see the header).
 image_ref() {
   local tag key
-  tag="$(project_version)-g$(git_revision)"
+  local revision; revision="$(git_revision)"
+  # Outside a git checkout (or when git refuses it) the content names the image, never a constant tag.
+  if [[ -z "$revision" ]]; then key="$(key_of "$1")"; echo "localhost/$1:$(project_version)-content-${key:0:8}"; return; fi
+  tag="$(project_version)-g$revision"
   if work_tree_dirty; then key="$(key_of "$1")"; tag+="-dirty-${key:0:8}"; fi
   echo "localhost/$1:$tag"
 }
@@ -403,7 +407,9 @@ build_dockerfile() {
   stage_named_contexts "$name"
   image_spec "$name"
   args+=(--label "dev.lakehouse.devstack.key=$(key_of "$name")")
-  build_log "$name" podman build --pull=never --network=host --layers -f "$DOCKERFILE" -t "$ref" \
+  # --cgroup-parent: the build's containers in a cgroup of the stack's own, which `make down` removes.
+  build_log "$name" podman build --pull=never --network=host --layers --cgroup-parent=/lakehouse/image-builds \
+    -f "$DOCKERFILE" -t "$ref" \
     "${args[@]}" "${NAMED[@]}" "$CONTEXT"
 }
 
@@ -577,7 +583,9 @@ case "${1:-}" in
   build)   shift; cmd_build "$@" ;;
   tags)    cmd_tags ;;
   ref)     [[ $# == 2 ]] || die "usage: $0 ref NAME"; cmd_ref "$2" ;;
+  # The reference by content alone: stable across commits (containerd's sandbox image must not move).
+  content-ref) [[ $# == 2 ]] || die "usage: $0 content-ref NAME"; must_be_available "$2"; content_ref "$2" ;;
   archive) [[ $# == 2 ]] || die "usage: $0 archive NAME"; cmd_archive "$2" ;;
   import)  [[ $# == 2 ]] || die "usage: $0 import ADDRESS"; cmd_import "$2" ;;
-  *)       echo "usage: $0 build [NAME...]|tags|ref NAME|archive NAME|import ADDRESS" >&2; exit 2 ;;
+  *)       echo "usage: $0 build [NAME...]|tags|ref NAME|content-ref NAME|archive NAME|import ADDRESS" >&2; exit 2 ;;
 esac

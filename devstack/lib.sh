@@ -33,6 +33,9 @@ mkdir -p "$LAKEHOUSE_CACHE_DIR" "$LAKEHOUSE_STATE_DIR" "$LOG_DIR" "$RUN_DIR" "$B
 export GOMODCACHE="$LAKEHOUSE_CACHE_DIR/go/mod"
 export GOCACHE="$LAKEHOUSE_CACHE_DIR/go/build"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
+# The machine's Go (this kind ships it at /usr/local/go/bin); never a toolchain downloaded on the fly.
+GO="$(command -v go || echo /usr/local/go/bin/go)"
+export GOTOOLCHAIN=local
 MAVEN_REPO="$LAKEHOUSE_CACHE_DIR/m2"
 JAVA17_HOME="${JAVA17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 JAVA21PLUS_HOME="${JAVA21PLUS_HOME:-$(ls -d /usr/lib/jvm/temurin-2*-jdk-amd64 2>/dev/null | sort -V | tail -n1)}"

@@ -16,7 +16,7 @@ OPERATOR_BIN="$OUT_DIR/spark-operator"
 
 # module_json FIELD: one string field of `go mod download -json` (downloads the module the first time).
 module_json() {
-  go mod download -json "$MODULE@$SPARK_OPERATOR_VERSION" \
+  "$GO" mod download -json "$MODULE@$SPARK_OPERATOR_VERSION" \
     | sed -n "s/^[[:space:]]*\"$1\": \"\(.*\)\",\{0,1\}$/\1/p" | head -n1
 }
 
@@ -39,7 +39,7 @@ install_operator() {
   # Built inside the module (its go.mod has replace directives, so `go install pkg@version` refuses it);
   # upstream's release flags: no cgo, static, the version stamped into the root package.
   local pkg="$MODULE"
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -o "$tmp/spark-operator" -ldflags "-s -w \
+  (cd "$dir" && CGO_ENABLED=0 "$GO" build -trimpath -o "$tmp/spark-operator" -ldflags "-s -w \
       -X $pkg.version=${SPARK_OPERATOR_VERSION#v} -X $pkg.gitTag=$SPARK_OPERATOR_VERSION \
       -X $pkg.gitCommit=$commit -X $pkg.gitTreeState=clean -X $pkg.buildDate=$stamp" \
       ./cmd/operator) >&2

@@ -47,13 +47,19 @@ up() {
   log "stack up in $((SECONDS - started))s; run: eval \"\$(make -s env)\""
 }
 
+# Every part is stopped even when one fails (a failure still fails the command, at the end). The
+# cluster's parts go whenever anything of theirs is left, whatever CLUSTER says.
 down() {
-  local i
-  for ((i = ${#PLATFORM[@]} - 1; i >= 0; i--)); do service "${PLATFORM[i]}" stop; done
-  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do service "${SERVICES[i]}" stop; done
-  if [[ "$CLUSTER" == 1 ]]; then service cluster network-down; fi
+  local i failed=0 parts=("${PLATFORM[@]}")
+  if [[ "$CLUSTER" != 1 ]] && cluster_left; then parts+=(cluster); fi
+  for ((i = ${#parts[@]} - 1; i >= 0; i--)); do service "${parts[i]}" stop || failed=1; done
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do service "${SERVICES[i]}" stop || failed=1; done
+  if [[ "$CLUSTER" == 1 ]] || cluster_left; then service cluster network-down || failed=1; fi
   rm -f "$CLUSTER_MARKER"
+  return "$failed"
 }
+
+cluster_left() { [[ -f "$CLUSTER_MARKER" ]] || is_running containerd || ip link show "$CLUSTER_BRIDGE" >/dev/null 2>&1; }
 
 status() {
   local s failed=0

@@ -23,20 +23,27 @@ CGROUP_ROOT=lakehouse
 # Paths the kubelet uses whatever it is told; stop removes what it left there.
 KUBELET_FIXED_PATHS=(/var/lib/kubelet /var/log/pods /var/log/containers)
 # What the kubelet and kube-proxy change on the host; start records the values, stop restores them.
-SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory net.ipv4.ip_forward
-  net.ipv4.conf.all.route_localnet net.bridge.bridge-nf-call-iptables net.netfilter.nf_conntrack_max)
-GO="$(command -v go || echo /usr/local/go/bin/go)"
-export GOTOOLCHAIN=local
+SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom kernel.keys.root_maxkeys
+  kernel.keys.root_maxbytes net.ipv4.ip_forward net.ipv4.conf.all.route_localnet
+  net.bridge.bridge-nf-call-iptables net.netfilter.nf_conntrack_max)
+# The host's servers that pods may reach on the node address (through the Services of HOST_SERVICES,
+# the `kubernetes` Service, Kafka's advertised listener); every other port of the node is closed to them.
+POD_REACHABLE_PORTS="$POSTGRES_PORT,$KAFKA_PORT,$S3_PORT,$ICEBERG_REST_PORT,$KUBE_APISERVER_PORT"
+# iptables chains this cluster owns (ours and the kubelet's and kube-proxy's); network-down removes them.
+CHAIN_PREFIXES="LAKEHOUSE-|KUBE-"
 
 # KUBECONFIG_OVERRIDE: another cluster (devstack/kind.sh) gets the same objects.
 kctl() { "$DEVSTACK_DIR/services/kubernetes.sh" kubectl ${KUBECONFIG_OVERRIDE:+--kubeconfig "$KUBECONFIG_OVERRIDE"} "$@"; }
 crictl() { "$CRICTL_BIN" --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 30s "$@"; }
 
 # write_if_changed FILE: stdin into FILE, untouched when equal (kube-proxy exits when its file changes).
+# Returns 1 when the file changed, so that a running daemon can be restarted to read it.
 write_if_changed() {
   local file="$1"
   cat > "$file.new"
-  if cmp -s "$file.new" "$file"; then rm -f "$file.new"; else mv "$file.new" "$file"; fi
+  if cmp -s "$file.new" "$file"; then rm -f "$file.new"; return 0; fi
+  mv "$file.new" "$file"
+  return 1
 }
 
 install() {
@@ -67,26 +74,55 @@ network() {
   ip addr show dev "$CLUSTER_BRIDGE" | grep -q "inet $CLUSTER_NODE_IP/" \
     || ip addr add "$CLUSTER_NODE_IP/$prefix" dev "$CLUSTER_BRIDGE"
   ip link set "$CLUSTER_BRIDGE" up
+  guard_node_address
   # Pods' packets to Service addresses are routed (and DNATed) by this host.
   sysctl -qw net.ipv4.ip_forward=1
 }
 
-# Saved once per stack start (not overwritten while the cluster runs), restored by stop.
+# The node address and the pod and Service ranges exist for this host and its pods only. Linux would
+# accept packets for them from any interface, so anything arriving from elsewhere is dropped, pods
+# reach only the published ports of the node, and nothing is forwarded from pods to the outside.
+guard_node_address() {
+  iptables -N LAKEHOUSE-INPUT 2>/dev/null || iptables -F LAKEHOUSE-INPUT
+  iptables -A LAKEHOUSE-INPUT -i lo -j RETURN
+  iptables -A LAKEHOUSE-INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN
+  iptables -A LAKEHOUSE-INPUT -i "$CLUSTER_BRIDGE" -p tcp -m multiport --dports "$POD_REACHABLE_PORTS" -j RETURN
+  iptables -A LAKEHOUSE-INPUT -i "$CLUSTER_BRIDGE" -j DROP
+  iptables -A LAKEHOUSE-INPUT -d "$CLUSTER_NODE_IP" -j DROP
+  iptables -N LAKEHOUSE-FORWARD 2>/dev/null || iptables -F LAKEHOUSE-FORWARD
+  iptables -A LAKEHOUSE-FORWARD -i "$CLUSTER_BRIDGE" -o "$CLUSTER_BRIDGE" -j RETURN
+  iptables -A LAKEHOUSE-FORWARD -i "$CLUSTER_BRIDGE" -j DROP
+  iptables -A LAKEHOUSE-FORWARD -d "$CLUSTER_POD_CIDR" -j DROP
+  iptables -A LAKEHOUSE-FORWARD -d "$CLUSTER_SERVICE_CIDR" -j DROP
+  local chain
+  for chain in INPUT FORWARD; do
+    iptables -C "$chain" -j "LAKEHOUSE-$chain" 2>/dev/null || iptables -I "$chain" 1 -j "LAKEHOUSE-$chain"
+  done
+}
+
+# Saved once per boot while the cluster runs (a second start must not record the cluster's own
+# values), restored by network-down.
 record_host_state() {
-  [[ -f "$CLUSTER_STATE/sysctls.saved" ]] && return 0
+  local boot; boot="$(cat /proc/sys/kernel/random/boot_id)"
+  [[ -f "$CLUSTER_STATE/sysctls.saved" && "$(head -n1 "$CLUSTER_STATE/sysctls.saved")" == "# boot $boot" ]] && return 0
   local key
-  for key in "${SYSCTLS[@]}"; do
-    [[ -e "/proc/sys/${key//.//}" ]] && echo "$key=$(sysctl -n "$key")"
-  done > "$CLUSTER_STATE/sysctls.saved.tmp"
-  iptables-save > "$CLUSTER_STATE/iptables.saved"
-  ip6tables-save > "$CLUSTER_STATE/ip6tables.saved"
+  {
+    echo "# boot $boot"
+    for key in "${SYSCTLS[@]}"; do
+      [[ -e "/proc/sys/${key//.//}" ]] && echo "$key=$(sysctl -n "$key")"
+    done
+  } > "$CLUSTER_STATE/sysctls.saved.tmp"
   mv "$CLUSTER_STATE/sysctls.saved.tmp" "$CLUSTER_STATE/sysctls.saved"
+  # The kubelet's fixed paths that exist before it runs are the host's: network-down keeps them.
+  local path
+  for path in "${KUBELET_FIXED_PATHS[@]}"; do [[ -e "$path" ]] || echo "$path"; done > "$CLUSTER_STATE/created-paths"
 }
 
 write_cni_config() {
   mkdir -p "$CNI_CONF_DIR" "$CLUSTER_STATE/cni/ipam"
   # The bridge exists already (network); the plugin attaches each pod's veth to it and hands out
-  # addresses above the node's. No masquerade: pods talk only to this host and each other.
+  # addresses above the node's. No masquerade and no default route: pods talk only to this host, to
+  # each other and to Service addresses.
   cat > "$CNI_CONF_DIR/10-lakehouse.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -102,7 +138,7 @@ write_cni_config() {
         "type": "host-local",
         "dataDir": "$CLUSTER_STATE/cni/ipam",
         "ranges": [[{"subnet": "$CLUSTER_POD_CIDR", "gateway": "$CLUSTER_NODE_IP"}]],
-        "routes": [{"dst": "0.0.0.0/0"}]
+        "routes": [{"dst": "$CLUSTER_SERVICE_CIDR"}]
       }
     }
   ]
@@ -114,11 +150,11 @@ EOF
 
 write_containerd_config() {
   local pause_image
-  pause_image="$("$DEVSTACK_DIR/images.sh" ref pause)"
+  pause_image="$("$DEVSTACK_DIR/images.sh" content-ref pause)"
   mkdir -p "$CLUSTER_STATE/containerd" "$CONTAINERD_ROOT" "$CONTAINERD_RUN_DIR"
   # restrict_oom_score_adj: runc cannot lower oom_score_adj without CAP_SYS_RESOURCE, which this
   # machine does not grant; sandbox_image: the pause image built here (no registry to pull from).
-  cat > "$CLUSTER_STATE/containerd/config.toml" <<EOF
+  write_if_changed "$CLUSTER_STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$CONTAINERD_ROOT"
 state = "$CONTAINERD_RUN_DIR/state"
@@ -145,6 +181,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   enable_selinux = false
+  # Pod network namespaces under our run folder, where stop finds (and removes) exactly ours.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -169,7 +207,9 @@ ctr_() { ctr --address "$CONTAINERD_SOCK" "$@"; }
 
 start_containerd() {
   write_cni_config
-  write_containerd_config
+  # Containers live on in their shims (process groups of their own) across a restart of containerd,
+  # and pods across a restart of the kubelet.
+  write_containerd_config || restart_on_change containerd
   start_daemon containerd /usr/bin/containerd --config "$CLUSTER_STATE/containerd/config.toml"
   wait_for containerd containerd_ready
   "$DEVSTACK_DIR/images.sh" import "$CONTAINERD_SOCK"
@@ -243,9 +283,16 @@ node_ready() {
     -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]]
 }
 
+# restart_on_change NAME: a running daemon whose configuration file changed is stopped, to start anew.
+restart_on_change() {
+  is_running "$1" || return 0
+  log "$1's configuration changed: restarting it"
+  stop_daemon "$1"
+}
+
 start_kubelet() {
   ensure_cgroup_root
-  write_kubelet_config
+  write_kubelet_config || restart_on_change kubelet
   local kubeconfig
   kubeconfig="$("$DEVSTACK_DIR/services/kubernetes.sh" kubeconfig kubelet)"
   start_daemon kubelet "$K8S_BIN/kubelet" --config="$CLUSTER_STATE/kubelet-config.yaml" \
@@ -275,7 +322,7 @@ start_proxy() {
   # Service IP would skip the host's conntrack; masquerading makes every Service hop go through it.
   # nodePortAddresses: NodePorts only on the node address, never on a public interface.
   # conntrack: leave the host's conntrack settings alone.
-  write_if_changed "$CLUSTER_STATE/kube-proxy-config.yaml" <<EOF
+  write_if_changed "$CLUSTER_STATE/kube-proxy-config.yaml" <<EOF || restart_on_change kube-proxy
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $kubeconfig}
@@ -297,12 +344,12 @@ EOF
 
 # The host's servers under Service names, as managed services outside a cluster are reached:
 # a selector-less Service and an EndpointSlice to the node address.
+# NiFi is not among them: its HTTP API has no login in the stack, and no pod needs it.
 HOST_SERVICES=(
   "postgres postgres 5432 $POSTGRES_PORT"
   "kafka kafka 9092 $KAFKA_PORT"
   "seaweedfs s3 8333 $S3_PORT"
   "iceberg iceberg-rest 8181 $ICEBERG_REST_PORT"
-  "nifi nifi 8080 $NIFI_HTTP_PORT"
 )
 
 apply_host_services() {
@@ -361,16 +408,29 @@ start() {
 
 # --- stop: leave the host as it was ---
 
+# remove_pods: with the kubelet stopped (else it recreates them), every pod through the CRI, then any
+# task the CRI does not know; waits until containerd runs none.
 remove_pods() {
   is_running containerd || return 0
   log "removing every pod and container"
+  crictl stopp $(crictl pods -q 2>/dev/null) >/dev/null 2>&1 || true
   crictl rmp --all --force >/dev/null 2>&1 || true
-  # What the CRI does not know (a task left by a crash) goes too.
-  local id
+  local id i
   for id in $(ctr_ -n k8s.io tasks ls -q 2>/dev/null); do ctr_ -n k8s.io tasks kill -s KILL "$id" 2>/dev/null || true; done
-  sleep 0.5
+  for ((i = 0; i < 60; i++)); do
+    [[ -z "$(ctr_ -n k8s.io tasks ls -q 2>/dev/null)" ]] && break
+    sleep 0.5
+  done
   for id in $(ctr_ -n k8s.io tasks ls -q 2>/dev/null); do ctr_ -n k8s.io tasks rm -f "$id" >/dev/null 2>&1 || true; done
   for id in $(ctr_ -n k8s.io containers ls -q 2>/dev/null); do ctr_ -n k8s.io containers rm "$id" >/dev/null 2>&1 || true; done
+}
+
+# kill_cgroup_members: whatever still runs in our cgroups is a container that lost its shim.
+kill_cgroup_members() {
+  local procs pid
+  find /sys/fs/cgroup/*/"$CGROUP_ROOT" -name cgroup.procs 2>/dev/null | while read -r procs; do
+    while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$procs"
+  done
 }
 
 # unmount_below DIR: every mount point at or below DIR, deepest first.
@@ -387,41 +447,60 @@ remove_cgroups() {
     [[ -d "$hierarchy$CGROUP_ROOT" ]] || continue
     # Children before parents: rmdir only removes empty cgroups, so nothing running is touched.
     find "$hierarchy$CGROUP_ROOT" -depth -type d 2>/dev/null | while read -r dir; do rmdir "$dir" 2>/dev/null || true; done
+    [[ ! -d "$hierarchy$CGROUP_ROOT" ]] || log "WARNING: $hierarchy$CGROUP_ROOT could not be removed (still in use)"
+  done
+}
+
+# remove_chains: our chains and the kubelet's and kube-proxy's, and every rule that jumps to them, in
+# each table; the host's own rules stay as they are.
+remove_chains() {
+  local tool table rule chain
+  for tool in iptables ip6tables; do
+    for table in filter nat mangle raw; do
+      "$tool-save" -t "$table" >/dev/null 2>&1 || continue
+      # (grep finding nothing is no failure here, whatever pipefail says)
+      "$tool-save" -t "$table" | { grep -E "^-A .* -j ($CHAIN_PREFIXES)" || true; } \
+        | { grep -vE "^-A ($CHAIN_PREFIXES)" || true; } | sed 's/^-A /-D /' \
+        | while read -r rule; do eval "$tool -t $table $rule" || true; done
+      for chain in $("$tool-save" -t "$table" | sed -nE "s/^:(($CHAIN_PREFIXES)[^ ]*) .*/\1/p"); do
+        "$tool" -t "$table" -F "$chain" 2>/dev/null || true
+      done
+      for chain in $("$tool-save" -t "$table" | sed -nE "s/^:(($CHAIN_PREFIXES)[^ ]*) .*/\1/p"); do
+        "$tool" -t "$table" -X "$chain" || log "WARNING: $tool -t $table -X $chain failed"
+      done
+    done
   done
 }
 
 restore_host_state() {
   local line
   if [[ -f "$CLUSTER_STATE/sysctls.saved" ]]; then
-    while read -r line; do sysctl -qw "$line" 2>/dev/null || true; done < "$CLUSTER_STATE/sysctls.saved"
+    while read -r line; do
+      [[ "$line" == "#"* ]] || sysctl -qw "$line" || log "WARNING: could not restore $line"
+    done < "$CLUSTER_STATE/sysctls.saved"
     rm -f "$CLUSTER_STATE/sysctls.saved"
   fi
-  # The rules as they were before the cluster: kube-proxy's and the kubelet's KUBE-* chains go.
-  [[ -f "$CLUSTER_STATE/iptables.saved" ]] && iptables-restore < "$CLUSTER_STATE/iptables.saved" && rm -f "$CLUSTER_STATE/iptables.saved"
-  [[ -f "$CLUSTER_STATE/ip6tables.saved" ]] && ip6tables-restore < "$CLUSTER_STATE/ip6tables.saved" && rm -f "$CLUSTER_STATE/ip6tables.saved"
-  return 0
+  remove_chains
 }
 
 stop() {
+  # The node's agents first: a running kubelet would recreate the pods removed next.
   stop_daemon kube-proxy
   stop_daemon kube-scheduler
-  remove_pods
   stop_daemon kubelet
+  remove_pods
+  kill_cgroup_members
   stop_daemon containerd
   # The shims outlive containerd on purpose; with their containers gone they exit, but make sure.
   pkill -f "containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK" 2>/dev/null || true
   unmount_below "$KUBELET_ROOT"
-  local path
-  for path in "${KUBELET_FIXED_PATHS[@]}"; do unmount_below "$path"; rm -rf "$path"; done
   unmount_below "$CONTAINERD_RUN_DIR"
   unmount_below "$CONTAINERD_ROOT"
-  rm -rf "$CONTAINERD_RUN_DIR" "$KUBELET_ROOT" "$CLUSTER_STATE/cni/ipam"
-  local netns
-  for netns in /var/run/netns/cni-*; do
-    [[ -e "$netns" ]] || continue
-    umount "$netns" 2>/dev/null || true
-    rm -f "$netns"
-  done
+  rm -rf --one-file-system "$CONTAINERD_RUN_DIR" "$KUBELET_ROOT" "$CLUSTER_STATE/cni/ipam"
+  local path
+  if [[ -f "$CLUSTER_STATE/created-paths" ]]; then
+    while read -r path; do unmount_below "$path"; rm -rf --one-file-system "$path"; done < "$CLUSTER_STATE/created-paths"
+  fi
   remove_cgroups
 }
 
@@ -445,7 +524,7 @@ case "${1:-}" in
   tag-image) ctr_ -n k8s.io images tag --force "${2:?}" "${3:?}" >/dev/null ;;
   host-services) apply_host_services ;;
   status) status ;;
-  env) printf 'export CONTAINERD_ADDRESS=%q\n' "$CONTAINERD_SOCK" ;;
+  env) printf 'export CONTAINERD_ADDRESS=%q\nexport CLUSTER_NODE_IP=%q\n' "$CONTAINERD_SOCK" "$CLUSTER_NODE_IP" ;;
   crictl) shift; crictl "$@" ;;
   *) echo "usage: $0 install|network|start|stop|network-down|status|env|crictl ARGS..." >&2; exit 2 ;;
 esac

@@ -28,8 +28,6 @@ ttl-after-finished-controller"
 [[ "$CLUSTER" != 1 ]] || KCM_CONTROLLERS="*"
 BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler kube-proxy kubelet)
 
-GO="$(command -v go || echo /usr/local/go/bin/go)"
-export GOTOOLCHAIN=local # fail clearly instead of trying to download another toolchain
 
 # origin_commit MODULE@VERSION: the git commit the proxy recorded for a module version (or "").
 origin_commit() {
@@ -101,10 +99,11 @@ ensure_pki() {
   # in-cluster `kubernetes` Service; a certificate made before one of them was added is made again.
   local sans="IP:127.0.0.1,DNS:localhost,IP:$CLUSTER_NODE_IP,IP:$CLUSTER_API_SERVICE_IP"
   [[ "$LAKEHOUSE_BIND" == 127.0.0.1 || "$LAKEHOUSE_BIND" == "$CLUSTER_NODE_IP" ]] || sans+=",IP:$LAKEHOUSE_BIND"
-  local name
-  for name in apiserver kubelet-serving; do
-    has_san "$name" "$CLUSTER_NODE_IP" || rm -f "$PKI/$name.crt"
+  local name san
+  for san in 127.0.0.1 "$CLUSTER_NODE_IP" "$CLUSTER_API_SERVICE_IP" "$LAKEHOUSE_BIND"; do
+    has_san apiserver "$san" || rm -f "$PKI/apiserver.crt"
   done
+  has_san kubelet-serving "$CLUSTER_NODE_IP" || rm -f "$PKI/kubelet-serving.crt"
   (
     umask 077
     if [[ ! -s "$PKI/ca.crt" ]]; then
@@ -166,7 +165,7 @@ etcd_healthy() {
 }
 apiserver_ready() { kctl --request-timeout=5s get --raw /readyz; }
 # /healthz is always allowed on the controller-manager; its serving cert is self-signed.
-kcm_healthy() { curl -sfk --max-time 3 "https://$LAKEHOUSE_BIND:$KUBE_CONTROLLER_MANAGER_PORT/healthz"; }
+kcm_healthy() { curl -sfk --max-time 3 "https://127.0.0.1:$KUBE_CONTROLLER_MANAGER_PORT/healthz"; }
 all_healthy() {
   is_running etcd && is_running kube-controller-manager \
     && etcd_healthy && apiserver_ready && kcm_healthy
@@ -225,11 +224,10 @@ start() {
     --kubeconfig="$K8S_STATE/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$K8S_STATE/controller-manager.kubeconfig" \
     --authorization-kubeconfig="$K8S_STATE/controller-manager.kubeconfig" \
-    --bind-address="$LAKEHOUSE_BIND" --secure-port="$KUBE_CONTROLLER_MANAGER_PORT" \
+    --bind-address=127.0.0.1 --secure-port="$KUBE_CONTROLLER_MANAGER_PORT" \
     --cert-dir="$K8S_STATE/controller-manager" \
     --controllers="$KCM_CONTROLLERS" --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file="$PKI/sa.key" --root-ca-file="$PKI/ca.crt" \
-    --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --cluster-name=devstack --profiling=false
   wait_for kube-controller-manager kcm_healthy
   # Pods and clients expect the `default` service account; the serviceaccount controller

@@ -40,6 +40,7 @@ start() {
   eval "$services"
   sha256sum <<<"$services" > "$fingerprint_file"
   export LAKEHOUSE_NAMESPACE LAKEHOUSE_HEALTH_PORT="$OPERATOR_HEALTH_PORT" LAKEHOUSE_METRICS_PORT="$OPERATOR_METRICS_PORT"
+  export LAKEHOUSE_LISTEN_HOST="$LAKEHOUSE_BIND"  # never every address of the host
   export PYTHONUNBUFFERED=1
   # Spark runs as local spark-submit children here; in a cluster the chart selects operator mode.
   export LAKEHOUSE_SPARK_ENABLED="${LAKEHOUSE_SPARK_ENABLED:-true}" LAKEHOUSE_SPARK_MODE="${LAKEHOUSE_SPARK_MODE:-local}"

@@ -46,10 +46,12 @@ apply_secrets() {
 
 # The CRDs ship with each chart; Helm installs them on first install only, as it does for users.
 install_spark_operator() {
-  local ref
+  # Values first: a failure inside $(...) as an argument would not stop the script.
+  local ref chart
   ref="$(image spark-operator)"
+  chart="$("$DEVSTACK_DIR/spark-operator.sh" chart)"
   log "helm upgrade --install spark-operator ($ref)"
-  helm_ upgrade --install spark-operator "$("$DEVSTACK_DIR/spark-operator.sh" chart)" \
+  helm_ upgrade --install spark-operator "$chart" --history-max 3 \
     --namespace "$SPARK_OPERATOR_NAMESPACE" --create-namespace \
     --values "$VALUES_DIR/spark-operator-values.yaml" \
     --set "image.tag=${ref##*:}" \
@@ -57,13 +59,13 @@ install_spark_operator() {
 }
 
 install_lakehouse() {
-  local ref tag
+  local ref spark_ref
   ref="$(image lakehouse)"
-  tag="${IMAGE_TAG_OVERRIDE:-${ref##*:}}"
+  spark_ref="$(image lakehouse-spark)"
   log "helm upgrade --install $RELEASE charts/lakehouse ($ref)"
-  helm_ upgrade --install "$RELEASE" "$REPO_ROOT/charts/lakehouse" --namespace "$NAMESPACE" \
+  helm_ upgrade --install "$RELEASE" "$REPO_ROOT/charts/lakehouse" --history-max 3 --namespace "$NAMESPACE" \
     --values "$VALUES_DIR/lakehouse-values.yaml" \
-    --set "image.repository=${ref%:*}" --set "image.tag=$tag" --set "spark.image=$(image lakehouse-spark)" \
+    --set "image.repository=${ref%:*}" --set "image.tag=${ref##*:}" --set "spark.image=$spark_ref" \
     --wait --timeout 5m >/dev/null
 }
 

@@ -23,7 +23,7 @@ cmd_install() {
   log "building seaweedfs $SEAWEEDFS_VERSION (weed) into $WEED; the first build takes several minutes"
   mkdir -p "$(dirname "$WEED")"
   # GOFLAGS=-mod=readonly: the build uses exactly go.mod/go.sum as committed.
-  (cd "$wrapper" && GOFLAGS="$GOFLAGS -mod=readonly" go build -trimpath -ldflags "-s -w" -o "$WEED.tmp" \
+  (cd "$wrapper" && GOFLAGS="$GOFLAGS -mod=readonly" "$GO" build -trimpath -ldflags "-s -w" -o "$WEED.tmp" \
     github.com/seaweedfs/seaweedfs/weed) || die "building seaweedfs failed"
   mv "$WEED.tmp" "$WEED"
 }

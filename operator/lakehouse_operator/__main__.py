@@ -13,7 +13,7 @@ from lakehouse_operator.settings import OperatorSettings
 def main() -> None:
     settings = OperatorSettings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+    liveness = f"http://{settings.listen_host}:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(standalone=True, namespaces=[settings.namespace], liveness_endpoint=liveness)
 
 

@@ -73,7 +73,7 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
     except kube_config.ConfigException:
         kube_config.load_kube_config()
     if operator_settings.metrics_port:
-        start_http_server(operator_settings.metrics_port)
+        start_http_server(operator_settings.metrics_port, addr=operator_settings.listen_host)
     _runtime = Runtime(operator_settings)
     logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
 

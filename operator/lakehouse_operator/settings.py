@@ -23,6 +23,8 @@ class OperatorSettings(BaseSettings):
     retry_max_delay: float = Field(default=60.0, gt=0, alias="LAKEHOUSE_RETRY_MAX_DELAY")
     metrics_port: int = Field(default=0, ge=0, alias="LAKEHOUSE_METRICS_PORT")  # 0: no metrics server
     health_port: int = Field(default=0, ge=0, alias="LAKEHOUSE_HEALTH_PORT")  # 0: no liveness endpoint
+    # Where both listen: every address of a pod's own network; a host process sets its one address.
+    listen_host: str = Field(default="0.0.0.0", alias="LAKEHOUSE_LISTEN_HOST")
     workers: int = Field(default=4, ge=1, alias="LAKEHOUSE_OPERATOR_WORKERS")
 
     def retry_delay(self, retry: int) -> float:

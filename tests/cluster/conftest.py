@@ -34,7 +34,13 @@ def _kind_cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
     if os.environ.get("LAKEHOUSE_CLUSTER_API_URL"):
-        env = stack_env("KUBECONFIG", "LAKEHOUSE_CLUSTER_NAMESPACE", "LAKEHOUSE_CLUSTER_RELEASE", "LAKEHOUSE_API_KEY")
+        env = stack_env(
+            "KUBECONFIG",
+            "LAKEHOUSE_CLUSTER_NAMESPACE",
+            "LAKEHOUSE_CLUSTER_RELEASE",
+            "LAKEHOUSE_CLUSTER_API_URL",
+            "LAKEHOUSE_API_KEY",
+        )
         yield Cluster.local(env)
     elif shutil.which("docker") and shutil.which("kind") and os.environ.get("LAKEHOUSE_KIND") == "1":
         yield from _kind_cluster()
@@ -45,3 +51,13 @@ def cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def cluster_api(cluster: Cluster) -> client.ApiClient:
     return config.new_client_from_config(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def runs(cluster_api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(cluster_api)
+
+
+@pytest.fixture(scope="session")
+def core(cluster_api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(cluster_api)

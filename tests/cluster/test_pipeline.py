@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,7 +19,7 @@ from pyiceberg.expressions import EqualTo
 from lakehouse.bronze.writer import RUN_ID_PROPERTY
 from lakehouse.devtools.sample_data import orders
 from lakehouse.storage.s3 import S3Location, read_parquet
-from tests.utils.cluster import Cluster
+from tests.utils.cluster import Cluster, image_ref, stack_process_ids
 from tests.utils.kafka_events import events_for
 from tests.utils.runs import wait_for_phase
 
@@ -25,16 +27,6 @@ pytestmark = pytest.mark.integration
 PIPELINE_TOPICS = ["file-uploaded", "raw-data-ready", "bronze-layer-complete", "ingestion-failed"]
 SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
 SPARK_RUN_TIMEOUT = 600  # a Spark job on a 2-core node: driver and executor JVMs start one after another
-
-
-@pytest.fixture(scope="module")
-def runs(cluster_api: client.ApiClient) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(cluster_api)
-
-
-@pytest.fixture(scope="module")
-def core(cluster_api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(cluster_api)
 
 
 def bronze_rows(catalog: Catalog, table: str, upload_id: str) -> list[dict[str, Any]]:
@@ -72,12 +64,13 @@ def exec_python(cluster: Cluster, deployment: str, code: str) -> str:
 
 
 def test_platform_and_cluster_pods_run(cluster: Cluster, core: client.CoreV1Api) -> None:
+    pods = core.list_pod_for_all_namespaces().items
     running = {
         (
             pod.metadata.namespace,
             pod.metadata.labels.get("app.kubernetes.io/component") or pod.metadata.labels.get("k8s-app"),
         )
-        for pod in core.list_pod_for_all_namespaces().items
+        for pod in pods
         if pod.status.phase == "Running" and all(c.ready for c in pod.status.container_statuses or [])
     }
     assert {
@@ -86,15 +79,16 @@ def test_platform_and_cluster_pods_run(cluster: Cluster, core: client.CoreV1Api)
         ("spark-operator", "controller"),
         ("kube-system", "kube-dns"),
     } <= running, running
+    assert not [pod.metadata.name for pod in pods if pod.spec.host_network]
+    platform_image = image_ref("lakehouse")
     for deployment in ("operator", "api"):
-        spec = core.api_client.sanitize_for_serialization(
-            client.AppsV1Api(core.api_client).read_namespaced_deployment(
-                f"{cluster.release}-{deployment}", cluster.namespace
-            )
-        )["spec"]["template"]["spec"]
-        assert spec["serviceAccountName"] == f"{cluster.release}-{deployment}"
-        assert not spec.get("hostNetwork")
-        assert not spec["containers"][0]["image"].endswith(":latest")
+        spec = (
+            client.AppsV1Api(core.api_client)
+            .read_namespaced_deployment(f"{cluster.release}-{deployment}", cluster.namespace)
+            .spec.template.spec
+        )
+        assert spec.service_account_name == f"{cluster.release}-{deployment}"
+        assert spec.containers[0].image == platform_image
 
 
 def test_pods_resolve_service_names_and_reach_the_host_servers(cluster: Cluster, core: client.CoreV1Api) -> None:
@@ -184,3 +178,48 @@ def test_fast_path_through_the_same_pods(
     assert {r["order_id"] for r in rows} == set(sample.valid)
     assert run_snapshots(catalog, status["table"], name) == [status["snapshotId"]]
     assert read_parquet(s3, S3Location.parse(status["rawPath"])).num_rows == 980
+
+
+def test_no_secret_value_in_specs_events_logs_or_argv(cluster: Cluster, core: client.CoreV1Api) -> None:
+    """Credentials reach the pods through secretKeyRef only: never in a spec, an Event, a log or a command line."""
+    secrets = {name: os.environ[name] for name in ("AWS_SECRET_ACCESS_KEY", "LAKEHOUSE_API_KEY")}
+    secrets["database password"] = os.environ["DATABASE_URL"].split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+    assert all(len(value) >= 16 for value in secrets.values())
+    dumped = cluster.kubectl(
+        "get", "pods,deployments,sparkapplications,ingestionruns,events,configmaps", "-A", "-o", "yaml", timeout=300
+    ).stdout
+    logs = "".join(
+        cluster.kubectl("-n", pod.metadata.namespace, "logs", pod.metadata.name, "--all-containers", check=False).stdout
+        for pod in core.list_pod_for_all_namespaces().items
+    )
+    argv = ""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv += (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace") + "\n"
+        except OSError:
+            continue  # the process ended meanwhile
+    for name, value in secrets.items():
+        assert value not in dumped, f"{name} appears in an object of the cluster"
+        assert value not in logs, f"{name} appears in a pod's log"
+        assert value not in argv, f"{name} appears in a process's command line"
+
+
+def test_nothing_of_the_stack_listens_on_a_public_address() -> None:
+    """Servers bind loopback or the node address; pods' sockets live in their own network namespaces."""
+    ours = stack_process_ids()
+    listening = subprocess.run(["ss", "-Hltnup"], check=True, capture_output=True, text=True).stdout.splitlines()
+    exposed = [
+        line
+        for line in listening
+        if any(f"pid={pid}," in line for pid in ours)
+        and not any(
+            f" {address}:" in f" {line.split()[4]}"
+            for address in (
+                "127.0.0.1",
+                "[::1]",
+                os.environ["CLUSTER_NODE_IP"],
+                "[::ffff:" + os.environ["CLUSTER_NODE_IP"] + "]",
+            )
+        )
+    ]
+    assert ours and not exposed, exposed

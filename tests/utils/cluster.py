@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from dataclasses import dataclass
@@ -25,13 +26,11 @@ class Cluster:
 
     @classmethod
     def local(cls, env: dict[str, str]) -> Cluster:
-        import os
-
         return cls(
             kubeconfig=env["KUBECONFIG"],
             namespace=env["LAKEHOUSE_CLUSTER_NAMESPACE"],
             release=env["LAKEHOUSE_CLUSTER_RELEASE"],
-            api_url=os.environ["LAKEHOUSE_CLUSTER_API_URL"],
+            api_url=env["LAKEHOUSE_CLUSTER_API_URL"],
             api_key=env["LAKEHOUSE_API_KEY"],
         )
 
@@ -98,3 +97,30 @@ class Cluster:
                 return result
             time.sleep(poll)
         raise TimeoutError(f"{what}: not after {timeout}s")
+
+
+def image_ref(name: str) -> str:
+    """The reference devstack/images.sh gives the image `name` (what the releases must run)."""
+    return subprocess.run(
+        [REPO_ROOT / "devstack" / "images.sh", "ref", name], check=True, capture_output=True, text=True, timeout=120
+    ).stdout.strip()
+
+
+def stack_process_ids() -> set[int]:
+    """The processes the local stack started (its pid files) and all their descendants."""
+    state = Path(os.environ.get("LAKEHOUSE_STATE_DIR", REPO_ROOT / ".state"))
+    roots = {int(p.read_text()) for p in (state / "run").glob("*.pid") if p.read_text().strip().isdigit()}
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), list(roots)
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo += children.get(pid, [])
+    return found

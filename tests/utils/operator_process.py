@@ -34,6 +34,7 @@ class OperatorProcess:
             **self.extra_env,
             "LAKEHOUSE_NAMESPACE": self.namespace,
             "LAKEHOUSE_HEALTH_PORT": str(self.health_port),
+            "LAKEHOUSE_LISTEN_HOST": "127.0.0.1",
             "LAKEHOUSE_METRICS_PORT": "0",
             "LAKEHOUSE_RETRY_BASE_DELAY": "1",
             "PYTHONUNBUFFERED": "1",
