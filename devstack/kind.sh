@@ -5,7 +5,8 @@
 # engine, and kind pulls its node image from a registry they cannot reach.
 #   up                 create the kind cluster `lakehouse` (if missing), then deploy
 #   deploy KUBECONFIG  load the images, point the dependency Services at the host, install both charts;
-#                      prints NAMESPACE, RELEASE, API_URL, API_KEY (tests/utils/cluster.py reads them)
+#                      prints NAMESPACE, RELEASE, API_URL (tests/utils/cluster.py reads them)
+#   down               the port-forward and the kind cluster
 # The stack's servers stay on the host: start it bound to the kind network's gateway so that the
 # nodes can reach it, e.g. `LAKEHOUSE_BIND=$(devstack/kind.sh gateway) make up`.
 # shellcheck source=devstack/lib.sh
@@ -24,9 +25,14 @@ deploy() {
   local kubeconfig="$1" name archive
   need docker; need kind
   "$DEVSTACK_DIR/images.sh" build
+  local content ref
   for name in lakehouse lakehouse-spark spark-operator; do
     archive="$("$DEVSTACK_DIR/images.sh" archive "$name")"
+    content="$("$DEVSTACK_DIR/images.sh" content-ref "$name")"
+    ref="$("$DEVSTACK_DIR/images.sh" ref "$name")"
     kind load image-archive "$archive" --name "$KIND_CLUSTER" >&2
+    # The archive names the image by its content; the releases use its version tag.
+    docker exec "$KIND_CLUSTER-control-plane" ctr -n k8s.io images tag --force "$content" "$ref" >&2
   done
   # The release scripts, pointed at this cluster and at the host through the kind network's gateway.
   KUBECONFIG_OVERRIDE="$kubeconfig" CLUSTER_NODE_IP="$(gateway)" CLUSTER=1 \
@@ -35,11 +41,11 @@ deploy() {
   echo "export NAMESPACE=$NAMESPACE"
   echo "export RELEASE=lakehouse"
   # Reached through a port-forward: kind's Service addresses are inside Docker's network.
-  local port=28100
-  setsid kubectl --kubeconfig "$kubeconfig" -n "$NAMESPACE" port-forward svc/lakehouse-api "$port:80" \
-    >"$LOG_DIR/kind-port-forward.log" 2>&1 < /dev/null &
-  echo "export API_URL=http://127.0.0.1:$port"
-  echo "export API_KEY=$(ensure_local_secret api-key)"
+  # The key stays in the state folder (secrets/api-key): it is never printed.
+  stop_daemon kind-port-forward
+  KUBECONFIG="$kubeconfig" start_daemon kind-port-forward "$("$DEVSTACK_DIR/services/kubernetes.sh" bin)/kubectl" \
+    -n "$NAMESPACE" port-forward svc/lakehouse-api "$KIND_API_PORT:80"
+  echo "export API_URL=http://127.0.0.1:$KIND_API_PORT"
 }
 
 up() {
@@ -52,7 +58,8 @@ up() {
 
 case "${1:-}" in
   up) up ;;
+  down) stop_daemon kind-port-forward; kind delete cluster --name "$KIND_CLUSTER" ;;
   deploy) deploy "${2:?usage: kind.sh deploy KUBECONFIG}" ;;
   gateway) gateway ;;
-  *) echo "usage: $0 up|deploy KUBECONFIG|gateway" >&2; exit 2 ;;
+  *) echo "usage: $0 up|deploy KUBECONFIG|down|gateway" >&2; exit 2 ;;
 esac

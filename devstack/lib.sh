@@ -116,6 +116,15 @@ status_line() {
   else printf '%-24s %s\n' "$name" "UNHEALTHY (pid $(cat "$(pidfile "$name")"))"; return 1; fi
 }
 
+# stack_kubectl ARGS...: kubectl on the stack's cluster; KUBECONFIG_OVERRIDE points it at another one
+# (devstack/kind.sh gives a kind cluster the same objects).
+stack_kubectl() {
+  "$DEVSTACK_DIR/services/kubernetes.sh" kubectl ${KUBECONFIG_OVERRIDE:+--kubeconfig "$KUBECONFIG_OVERRIDE"} "$@"
+}
+
+# The API key's SHA-256, the only form in which servers get it (from stdin: the key is never an argument).
+api_key_sha256() { ensure_local_secret api-key | sha256sum | cut -d' ' -f1; }
+
 # Credentials of the local stack: generated once, kept in the state folder, never in code paths.
 ensure_local_secret() {
   local name="$1" file="$LAKEHOUSE_STATE_DIR/secrets/$1"

@@ -9,9 +9,6 @@ healthy() { curl -fsS "http://$LAKEHOUSE_BIND:$API_PORT/healthz" >/dev/null; }
 
 install() { [[ -x "$REPO_ROOT/.venv/bin/uvicorn" ]] || "$DEVSTACK_DIR/python.sh"; }
 
-# The digest is computed from stdin, so the key never appears in a process's argv.
-api_key_sha256() { ensure_local_secret api-key | sha256sum | cut -d' ' -f1; }
-
 start() {
   install
   if is_running "$NAME"; then log "$NAME already running"; return 0; fi

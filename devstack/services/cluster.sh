@@ -27,13 +27,12 @@ SYSCTLS=(kernel.panic kernel.panic_on_oops vm.overcommit_memory vm.panic_on_oom 
   kernel.keys.root_maxbytes net.ipv4.ip_forward net.ipv4.conf.all.route_localnet
   net.bridge.bridge-nf-call-iptables net.netfilter.nf_conntrack_max)
 # The host's servers that pods may reach on the node address (through the Services of HOST_SERVICES,
-# the `kubernetes` Service, Kafka's advertised listener); every other port of the node is closed to them.
-POD_REACHABLE_PORTS="$POSTGRES_PORT,$KAFKA_PORT,$S3_PORT,$ICEBERG_REST_PORT,$KUBE_APISERVER_PORT"
+# the `kubernetes` Service); every other port of the node is closed to them.
+POD_REACHABLE_PORTS="$POSTGRES_PORT,$KAFKA_CLUSTER_PORT,$S3_PORT,$ICEBERG_REST_PORT,$KUBE_APISERVER_PORT"
 # iptables chains this cluster owns (ours and the kubelet's and kube-proxy's); network-down removes them.
 CHAIN_PREFIXES="LAKEHOUSE-|KUBE-"
 
-# KUBECONFIG_OVERRIDE: another cluster (devstack/kind.sh) gets the same objects.
-kctl() { "$DEVSTACK_DIR/services/kubernetes.sh" kubectl ${KUBECONFIG_OVERRIDE:+--kubeconfig "$KUBECONFIG_OVERRIDE"} "$@"; }
+kctl() { stack_kubectl "$@"; }
 crictl() { "$CRICTL_BIN" --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 30s "$@"; }
 
 # write_if_changed FILE: stdin into FILE, untouched when equal (kube-proxy exits when its file changes).
@@ -347,7 +346,7 @@ EOF
 # NiFi is not among them: its HTTP API has no login in the stack, and no pod needs it.
 HOST_SERVICES=(
   "postgres postgres 5432 $POSTGRES_PORT"
-  "kafka kafka 9092 $KAFKA_PORT"
+  "kafka kafka 9092 $KAFKA_CLUSTER_PORT"  # a listener of its own, advertised under this name (kafka.sh)
   "seaweedfs s3 8333 $S3_PORT"
   "iceberg iceberg-rest 8181 $ICEBERG_REST_PORT"
 )

@@ -60,16 +60,24 @@ cluster_id() {
 
 write_config() {
   mkdir -p "$KAFKA_DATA"
+  local listeners="PLAINTEXT://$LAKEHOUSE_BIND:$KAFKA_PORT,CONTROLLER://$LAKEHOUSE_BIND:$KAFKA_CONTROLLER_PORT"
+  local advertised="PLAINTEXT://$LAKEHOUSE_BIND:$KAFKA_PORT"
+  if [[ "$CLUSTER" == 1 ]]; then
+    # Pods bootstrap through the Service kafka.kafka (services/cluster.sh), which leads to this listener;
+    # it advertises the Service's name, so their connections stay on the Service too.
+    listeners+=",CLUSTER://$LAKEHOUSE_BIND:$KAFKA_CLUSTER_PORT"
+    advertised+=",CLUSTER://kafka.kafka.svc.$CLUSTER_DOMAIN:9092"
+  fi
   cat > "$KAFKA_STATE/server.properties" <<EOF
 # Written by devstack/services/kafka.sh on every start; edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$LAKEHOUSE_BIND:$KAFKA_CONTROLLER_PORT
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://$LAKEHOUSE_BIND:$KAFKA_PORT,CONTROLLER://$LAKEHOUSE_BIND:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$LAKEHOUSE_BIND:$KAFKA_PORT
+listeners=$listeners
+advertised.listeners=$advertised
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CLUSTER:PLAINTEXT
 log.dirs=$KAFKA_DATA
 num.partitions=1
 default.replication.factor=1

@@ -207,7 +207,28 @@ EOF
 EOF
 }
 
+# The flow's ListenHTTP has no bind-address setting: it listens on every address. Only loopback
+# (where the operator's hand-offs come from, also to the node address) may reach that port.
+GUARD_CHAIN=LAKEHOUSE-NIFI-LISTEN
+guard_listen_port() {
+  local tool
+  for tool in iptables ip6tables; do
+    "$tool" -N "$GUARD_CHAIN" 2>/dev/null || "$tool" -F "$GUARD_CHAIN"
+    "$tool" -A "$GUARD_CHAIN" -i lo -j RETURN
+    "$tool" -A "$GUARD_CHAIN" -p tcp --dport "$NIFI_LISTEN_PORT" -j DROP
+    "$tool" -C INPUT -j "$GUARD_CHAIN" 2>/dev/null || "$tool" -I INPUT 1 -j "$GUARD_CHAIN"
+  done
+}
+unguard_listen_port() {
+  local tool
+  for tool in iptables ip6tables; do
+    while "$tool" -D INPUT -j "$GUARD_CHAIN" 2>/dev/null; do :; done
+    "$tool" -F "$GUARD_CHAIN" 2>/dev/null && "$tool" -X "$GUARD_CHAIN" 2>/dev/null || true
+  done
+}
+
 cmd_start() {
+  guard_listen_port
   if is_running "$NAME"; then
     log "$NAME already running (pid $(cat "$(pidfile "$NAME")"))"
     wait_for "$NAME" healthy
@@ -234,7 +255,7 @@ cmd_start() {
 case "${1:-}" in
   install) cmd_install ;;
   start)   cmd_start ;;
-  stop)    stop_daemon "$NAME" ;;
+  stop)    stop_daemon "$NAME"; unguard_listen_port ;;
   status)  status_line "$NAME" healthy ;;
   env)     echo "export NIFI_API_URL=$NIFI_URL"
            echo "export NIFI_LISTEN_PORT=$NIFI_LISTEN_PORT"

@@ -14,8 +14,7 @@ RELEASE=lakehouse
 SPARK_OPERATOR_NAMESPACE=spark-operator
 VALUES_DIR="$DEVSTACK_DIR/cluster"
 
-# KUBECONFIG_OVERRIDE: another cluster (devstack/kind.sh) gets the same objects.
-kctl() { "$DEVSTACK_DIR/services/kubernetes.sh" kubectl ${KUBECONFIG_OVERRIDE:+--kubeconfig "$KUBECONFIG_OVERRIDE"} "$@"; }
+kctl() { stack_kubectl "$@"; }
 helm_() { "$DEVSTACK_DIR/helm.sh" --kubeconfig "${KUBECONFIG_OVERRIDE:-$LAKEHOUSE_STATE_DIR/kubernetes/kubeconfig}" "$@"; }
 image() { "$DEVSTACK_DIR/images.sh" ref "$1"; }
 
@@ -40,8 +39,8 @@ apply_secrets() {
     printf 'DATABASE_URL=%s\n' "${DATABASE_URL/@$LAKEHOUSE_BIND:$POSTGRES_PORT\//@postgres.postgres.svc:5432/}" \
       | secret lakehouse-database
   )
-  printf 'LAKEHOUSE_API_KEYS_SHA256=%s\n' "$(ensure_local_secret api-key | sha256sum | cut -d' ' -f1)" \
-    | secret lakehouse-api-keys
+  local digest; digest="$(api_key_sha256)"
+  printf 'LAKEHOUSE_API_KEYS_SHA256=%s\n' "$digest" | secret lakehouse-api-keys
 }
 
 # The CRDs ship with each chart; Helm installs them on first install only, as it does for users.

@@ -72,8 +72,11 @@ def main() -> int:
         check=False,
     )
     if in_cluster:
-        say(f"kubectl get sparkapplications,pods -n {namespace}   (the pods that did the work)")
-        subprocess.run([os.environ["KUBECTL"], "get", "sparkapplications,pods", "-n", namespace], check=False)
+        selector = f"lakehouse.dev/run={upload_id}"
+        say(f"kubectl get sparkapplications,pods -n {namespace} -l {selector}   (the pods that did the work)")
+        subprocess.run(
+            [os.environ["KUBECTL"], "get", "sparkapplications,pods", "-n", namespace, "-l", selector], check=False
+        )
 
     status = json.loads(_quiet_cli("--json", "run", upload_id))
     table = status["table"]

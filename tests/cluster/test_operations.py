@@ -14,15 +14,16 @@ from kubernetes import client
 from pyiceberg.catalog import Catalog
 
 from lakehouse.devtools.sample_data import orders
-from tests.cluster.test_pipeline import (
+from tests.utils.cluster import (
+    REPO_ROOT,
     SPARK_RUN_TIMEOUT,
+    Cluster,
     bronze_rows,
     exec_python,
     pods_of,
     run_snapshots,
     spark_application,
 )
-from tests.utils.cluster import REPO_ROOT, Cluster
 from tests.utils.runs import get_run, wait_for_phase
 
 pytestmark = pytest.mark.integration

@@ -14,53 +14,25 @@ import psycopg
 import pytest
 from kubernetes import client
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo
 
-from lakehouse.bronze.writer import RUN_ID_PROPERTY
 from lakehouse.devtools.sample_data import orders
 from lakehouse.storage.s3 import S3Location, read_parquet
-from tests.utils.cluster import Cluster, image_ref, stack_process_ids
+from tests.utils.cluster import (
+    SPARK_RUN_TIMEOUT,
+    Cluster,
+    bronze_rows,
+    exec_python,
+    image_ref,
+    pods_of,
+    run_snapshots,
+    spark_application,
+    stack_process_ids,
+)
 from tests.utils.kafka_events import events_for
 from tests.utils.runs import wait_for_phase
 
 pytestmark = pytest.mark.integration
 PIPELINE_TOPICS = ["file-uploaded", "raw-data-ready", "bronze-layer-complete", "ingestion-failed"]
-SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
-SPARK_RUN_TIMEOUT = 600  # a Spark job on a 2-core node: driver and executor JVMs start one after another
-
-
-def bronze_rows(catalog: Catalog, table: str, upload_id: str) -> list[dict[str, Any]]:
-    return catalog.load_table(table).scan(row_filter=EqualTo("upload_id", upload_id)).to_arrow().to_pylist()
-
-
-def run_snapshots(catalog: Catalog, table: str, run_name: str) -> list[int]:
-    return [
-        s.snapshot_id
-        for s in catalog.load_table(table).snapshots()
-        if s.summary is not None and s.summary.additional_properties.get(RUN_ID_PROPERTY) == run_name
-    ]
-
-
-def spark_application(runs: client.CustomObjectsApi, cluster: Cluster, run: dict[str, Any]) -> dict[str, Any]:
-    (app,) = [
-        a
-        for a in runs.list_namespaced_custom_object(SPARK_GROUP, SPARK_VERSION, cluster.namespace, SPARK_PLURAL)[
-            "items"
-        ]
-        if any(ref["uid"] == run["metadata"]["uid"] for ref in a["metadata"].get("ownerReferences", []))
-    ]
-    return app
-
-
-def pods_of(core: client.CoreV1Api, namespace: str, selector: str) -> list[client.V1Pod]:
-    return core.list_namespaced_pod(namespace, label_selector=selector).items
-
-
-def exec_python(cluster: Cluster, deployment: str, code: str) -> str:
-    """Runs `code` with the image's interpreter inside a pod of the deployment, as its service account."""
-    return cluster.kubectl(
-        "-n", cluster.namespace, "exec", f"deployment/{deployment}", "--", "python", "-c", code
-    ).stdout
 
 
 def test_platform_and_cluster_pods_run(cluster: Cluster, core: client.CoreV1Api) -> None:
@@ -205,21 +177,31 @@ def test_no_secret_value_in_specs_events_logs_or_argv(cluster: Cluster, core: cl
 
 
 def test_nothing_of_the_stack_listens_on_a_public_address() -> None:
-    """Servers bind loopback or the node address; pods' sockets live in their own network namespaces."""
+    """Servers bind loopback or the node address (pods' sockets live in their own network namespaces). A
+    server that cannot choose its address (NiFi's ListenHTTP) must have its port closed to all but loopback."""
     ours = stack_process_ids()
-    listening = subprocess.run(["ss", "-Hltnup"], check=True, capture_output=True, text=True).stdout.splitlines()
-    exposed = [
-        line
-        for line in listening
-        if any(f"pid={pid}," in line for pid in ours)
-        and not any(
-            f" {address}:" in f" {line.split()[4]}"
-            for address in (
-                "127.0.0.1",
-                "[::1]",
-                os.environ["CLUSTER_NODE_IP"],
-                "[::ffff:" + os.environ["CLUSTER_NODE_IP"] + "]",
-            )
-        )
+    local = ("127.0.0.1:", "[::1]:", f"{os.environ['CLUSTER_NODE_IP']}:", f"[::ffff:{os.environ['CLUSTER_NODE_IP']}]:")
+    exposed = {
+        line.split()[3].rsplit(":", 1)[1]: line
+        for line in subprocess.run(["ss", "-Hltnp"], check=True, capture_output=True, text=True).stdout.splitlines()
+        if any(f"pid={pid}," in line for pid in ours) and not line.split()[3].startswith(local)
+    }
+    closed = guarded_ports("iptables") & guarded_ports("ip6tables")
+    assert ours and set(exposed) <= closed, [line for port, line in exposed.items() if port not in closed]
+
+
+def guarded_ports(tool: str) -> set[str]:
+    """TCP ports that a chain of the stack (LAKEHOUSE-*) drops for every interface but loopback."""
+    rules = [
+        line.split()
+        for line in subprocess.run(
+            [f"{tool}-save", "-t", "filter"], check=True, capture_output=True, text=True
+        ).stdout.splitlines()
+        if line.startswith("-A LAKEHOUSE-")
     ]
-    assert ours and not exposed, exposed
+    loopback_first = {rule[1] for rule in rules if rule[2:] == ["-i", "lo", "-j", "RETURN"]}
+    return {
+        rule[rule.index("--dport") + 1]
+        for rule in rules
+        if rule[1] in loopback_first and "--dport" in rule and rule[-2:] == ["-j", "DROP"] and "-i" not in rule
+    }

@@ -10,7 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from kubernetes import client
+from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import EqualTo
 
+from lakehouse.bronze.writer import RUN_ID_PROPERTY
 from tests.utils.upload_bodies import form
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +128,43 @@ def stack_process_ids() -> set[int]:
             found.add(pid)
             todo += children.get(pid, [])
     return found
+
+
+# --- reading what a run did ---
+
+SPARK_GROUP, SPARK_VERSION, SPARK_PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
+SPARK_RUN_TIMEOUT = 600  # a Spark job on a 2-core node: driver and executor JVMs start one after another
+
+
+def bronze_rows(catalog: Catalog, table: str, upload_id: str) -> list[dict[str, Any]]:
+    return catalog.load_table(table).scan(row_filter=EqualTo("upload_id", upload_id)).to_arrow().to_pylist()
+
+
+def run_snapshots(catalog: Catalog, table: str, run_name: str) -> list[int]:
+    return [
+        s.snapshot_id
+        for s in catalog.load_table(table).snapshots()
+        if s.summary is not None and s.summary.additional_properties.get(RUN_ID_PROPERTY) == run_name
+    ]
+
+
+def spark_application(runs: client.CustomObjectsApi, cluster: Cluster, run: dict[str, Any]) -> dict[str, Any]:
+    (app,) = [
+        a
+        for a in runs.list_namespaced_custom_object(SPARK_GROUP, SPARK_VERSION, cluster.namespace, SPARK_PLURAL)[
+            "items"
+        ]
+        if any(ref["uid"] == run["metadata"]["uid"] for ref in a["metadata"].get("ownerReferences", []))
+    ]
+    return app
+
+
+def pods_of(core: client.CoreV1Api, namespace: str, selector: str) -> list[client.V1Pod]:
+    return core.list_namespaced_pod(namespace, label_selector=selector).items
+
+
+def exec_python(cluster: Cluster, deployment: str, code: str) -> str:
+    """Runs `code` with the image's interpreter inside a pod of the deployment, as its service account."""
+    return cluster.kubectl(
+        "-n", cluster.namespace, "exec", f"deployment/{deployment}", "--", "python", "-c", code
+    ).stdout

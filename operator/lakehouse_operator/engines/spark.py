@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pyiceberg.catalog import Catalog
 
@@ -84,6 +84,15 @@ class SparkSettings(BaseSettings):
     # The Spark of the job image (SparkApplication.spec.sparkVersion); the chart sets it. Empty: this
     # interpreter's pyspark (local mode, the devstack), which the platform image does not have.
     spark_version: str | None = Field(default=None, alias="LAKEHOUSE_SPARK_VERSION")
+
+    @model_validator(mode="after")
+    def _spark_version_known(self) -> SparkSettings:
+        # A configuration error stops the operator at start, instead of failing every Spark run.
+        self.spark_version = self.spark_version or _installed_spark_version()
+        if self.enabled and self.mode == "operator" and not self.spark_version:
+            raise ValueError("LAKEHOUSE_SPARK_VERSION must be set: pyspark is not installed here")
+        return self
+
     main_application_file: str = Field(
         default="local:///opt/lakehouse/spark/bronze_transform.py", alias="LAKEHOUSE_SPARK_MAIN_FILE"
     )
@@ -109,11 +118,11 @@ class SparkSettings(BaseSettings):
     job_file: Path = Field(default=REPOSITORY / "spark" / "bronze_transform.py", alias="LAKEHOUSE_SPARK_JOB_FILE")
 
 
-def _installed_spark_version() -> str:
+def _installed_spark_version() -> str | None:
     try:
         return importlib.metadata.version("pyspark")
     except importlib.metadata.PackageNotFoundError:
-        raise RuntimeError("LAKEHOUSE_SPARK_VERSION is not set and pyspark is not installed") from None
+        return None
 
 
 class SparkJobError(RuntimeError):
@@ -188,7 +197,7 @@ class SparkTransformEngine(TransformEngine):
                 image_pull_policy=s.image_pull_policy,
                 main_application_file=s.main_application_file,
                 arguments=self.arguments(run, raw_uri, contracts_dir),
-                spark_version=s.spark_version or _installed_spark_version(),
+                spark_version=s.spark_version,
                 service_account=s.service_account,
                 spark_conf=iceberg_spark_conf(catalog, s3),
                 env=env,
