@@ -567,6 +567,21 @@ forget_stale() {
   ctr --address "$address" -n k8s.io images rm $stale >/dev/null
 }
 
+# forget_orphan_ids ADDRESS: the CRI names each image it sees also by its ID (`sha256:...`, same manifest).
+# Those names outlive the tags removed above and would keep every old image's layers on disk: the ones
+# whose manifest no remaining tag names go too.
+forget_orphan_ids() {
+  local address="$1" orphans
+  orphans="$(ctr --address "$address" -n k8s.io images ls | awk '
+    NR == 1 { next }
+    $1 ~ /^sha256:/ { ids[$1] = $3; next }
+    { named[$3] = 1 }
+    END { for (id in ids) if (!(ids[id] in named)) print id }')"
+  [[ -z "$orphans" ]] && return 0
+  # shellcheck disable=SC2086 # one reference per word
+  ctr --address "$address" -n k8s.io images rm $orphans >/dev/null
+}
+
 cmd_import() {
   local address="$1" name present
   [[ -S "$address" ]] || die "no containerd socket at $address"
@@ -577,6 +592,7 @@ cmd_import() {
     import_image "$address" "$name" "$present"
     forget_stale "$address" "$name" "$present"
   done
+  forget_orphan_ids "$address"
 }
 
 case "${1:-}" in

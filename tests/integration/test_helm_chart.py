@@ -90,6 +90,27 @@ def test_credentials_are_only_secret_references() -> None:
             assert all("--" not in arg or "key" not in arg.lower() for arg in container.get("command", []))
 
 
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ("operator.ingestEngine=foo", "/operator/ingestEngine"),
+        ("spark.executorMemory=lots", "/spark/executorMemory"),
+        ("api.port=0", "/api/port"),
+        ("operator.ingestEngines=nifi", "ingestEngines"),  # a typo is refused, not ignored
+    ],
+)
+def test_values_are_checked_before_anything_renders(value: str, complaint: str) -> None:
+    """values.schema.json: a wrong value fails `helm install` with its path, instead of a crash-looping pod."""
+    done = subprocess.run(
+        [REPO_ROOT / "devstack" / "helm.sh", "template", "rel", str(CHART), "--kube-version", "1.35.4", "--set", value],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0 and complaint in done.stderr, done.stderr
+
+
 def test_large_numbers_render_as_integers() -> None:
     """Helm holds numbers as floats: 268435456 would render as 2.68435456e+08 and crash the operator."""
     env = {
