@@ -20,7 +20,9 @@ COPY devstack/versions.env devstack/versions.env
 RUN . devstack/versions.env \
  && python3 -m venv /opt/uv \
  && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==$UV_VERSION"
-COPY pyproject.toml uv.lock README.md ./
+# README.md is the wheel's long description only: an empty one keeps doc edits from rebuilding images.
+COPY pyproject.toml uv.lock ./
+RUN touch README.md
 RUN /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/locked.txt \
  && grep -v '^pyspark==' /tmp/locked.txt > /requirements.txt
 COPY lakehouse lakehouse
