@@ -55,6 +55,7 @@ down() {
   for ((i = ${#parts[@]} - 1; i >= 0; i--)); do service "${parts[i]}" stop || failed=1; done
   for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do service "${SERVICES[i]}" stop || failed=1; done
   if [[ "$CLUSTER" == 1 ]] || cluster_left; then service cluster network-down || failed=1; fi
+  service nifi unguard || failed=1
   rm -f "$CLUSTER_MARKER"
   return "$failed"
 }

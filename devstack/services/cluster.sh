@@ -93,6 +93,16 @@ guard_node_address() {
   iptables -A LAKEHOUSE-FORWARD -i "$CLUSTER_BRIDGE" -j DROP
   iptables -A LAKEHOUSE-FORWARD -d "$CLUSTER_POD_CIDR" -j DROP
   iptables -A LAKEHOUSE-FORWARD -d "$CLUSTER_SERVICE_CIDR" -j DROP
+  # Before any address translation (kube-proxy's FORWARD rules accept what it marked, and FORWARD sees
+  # Service addresses already translated): the ranges and the node address, from other interfaces.
+  iptables -t raw -N LAKEHOUSE-PREROUTING 2>/dev/null || iptables -t raw -F LAKEHOUSE-PREROUTING
+  iptables -t raw -A LAKEHOUSE-PREROUTING -i lo -j RETURN
+  iptables -t raw -A LAKEHOUSE-PREROUTING -i "$CLUSTER_BRIDGE" -j RETURN
+  local range
+  for range in "$CLUSTER_NODE_IP/32" "$CLUSTER_POD_CIDR" "$CLUSTER_SERVICE_CIDR"; do
+    iptables -t raw -A LAKEHOUSE-PREROUTING -d "$range" -j DROP
+  done
+  iptables -t raw -C PREROUTING -j LAKEHOUSE-PREROUTING 2>/dev/null || iptables -t raw -I PREROUTING 1 -j LAKEHOUSE-PREROUTING
   local chain
   for chain in INPUT FORWARD; do
     iptables -C "$chain" -j "LAKEHOUSE-$chain" 2>/dev/null || iptables -I "$chain" 1 -j "LAKEHOUSE-$chain"
@@ -147,9 +157,9 @@ EOF
 
 # --- containerd ---
 
+# write_containerd_config PAUSE_IMAGE (computed by the caller: inside `f || g`, set -e is off).
 write_containerd_config() {
-  local pause_image
-  pause_image="$("$DEVSTACK_DIR/images.sh" content-ref pause)"
+  local pause_image="$1"
   mkdir -p "$CLUSTER_STATE/containerd" "$CONTAINERD_ROOT" "$CONTAINERD_RUN_DIR"
   # restrict_oom_score_adj: runc cannot lower oom_score_adj without CAP_SYS_RESOURCE, which this
   # machine does not grant; sandbox_image: the pause image built here (no registry to pull from).
@@ -208,7 +218,9 @@ start_containerd() {
   write_cni_config
   # Containers live on in their shims (process groups of their own) across a restart of containerd,
   # and pods across a restart of the kubelet.
-  write_containerd_config || restart_on_change containerd
+  local pause_image
+  pause_image="$("$DEVSTACK_DIR/images.sh" content-ref pause)"
+  write_containerd_config "$pause_image" || restart_on_change containerd
   start_daemon containerd /usr/bin/containerd --config "$CLUSTER_STATE/containerd/config.toml"
   wait_for containerd containerd_ready
   "$DEVSTACK_DIR/images.sh" import "$CONTAINERD_SOCK"
@@ -427,9 +439,10 @@ remove_pods() {
 # kill_cgroup_members: whatever still runs in our cgroups is a container that lost its shim.
 kill_cgroup_members() {
   local procs pid
-  find /sys/fs/cgroup/*/"$CGROUP_ROOT" -name cgroup.procs 2>/dev/null | while read -r procs; do
+  { find /sys/fs/cgroup/*/"$CGROUP_ROOT" -name cgroup.procs 2>/dev/null || true; } | while read -r procs; do
     while read -r pid; do kill -KILL "$pid" 2>/dev/null || true; done < "$procs"
   done
+  return 0
 }
 
 # unmount_below DIR: every mount point at or below DIR, deepest first.

@@ -62,8 +62,9 @@ write_config() {
   mkdir -p "$KAFKA_DATA"
   local listeners="PLAINTEXT://$LAKEHOUSE_BIND:$KAFKA_PORT,CONTROLLER://$LAKEHOUSE_BIND:$KAFKA_CONTROLLER_PORT"
   local advertised="PLAINTEXT://$LAKEHOUSE_BIND:$KAFKA_PORT"
-  if [[ "$CLUSTER" == 1 ]]; then
-    # Pods bootstrap through the Service kafka.kafka (services/cluster.sh), which leads to this listener;
+  if [[ "$LAKEHOUSE_BIND" != 127.* ]]; then
+    # Pods (the stack's cluster, or kind's) bootstrap through the Service kafka.kafka (services/cluster.sh),
+    # which leads to this listener;
     # it advertises the Service's name, so their connections stay on the Service too.
     listeners+=",CLUSTER://$LAKEHOUSE_BIND:$KAFKA_CLUSTER_PORT"
     advertised+=",CLUSTER://kafka.kafka.svc.$CLUSTER_DOMAIN:9092"

@@ -256,10 +256,11 @@ case "${1:-}" in
   install) cmd_install ;;
   start)   cmd_start ;;
   stop)    stop_daemon "$NAME"; unguard_listen_port ;;
+  unguard) unguard_listen_port ;;  # stack.sh down: also when NiFi is not among the running services
   status)  status_line "$NAME" healthy ;;
   env)     echo "export NIFI_API_URL=$NIFI_URL"
            echo "export NIFI_LISTEN_PORT=$NIFI_LISTEN_PORT"
            echo "export NIFI_LISTEN_URL=http://$LAKEHOUSE_BIND:$NIFI_LISTEN_PORT/lakehouse/ingest"
            echo "export NIFI_LISTEN_TOKEN=$(ensure_local_secret nifi-listen-token)" ;;
-  *)       echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
+  *)       echo "usage: $0 install|start|stop|unguard|status|env" >&2; exit 2 ;;
 esac

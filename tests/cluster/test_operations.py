@@ -193,6 +193,7 @@ def test_helm_uninstall_leaves_no_pod_and_keeps_the_data(
     namespace, release = scratch_release
     api_ip = core.read_namespaced_service(f"{release}-api", namespace).spec.cluster_ip
     scratch = Cluster(cluster.kubeconfig, namespace, release, f"http://{api_ip}", cluster.api_key)
+    scratch.wait_for_api()
     sample = orders(500, invalid_every=50, seed=23)
     name = scratch.upload(sample.csv_bytes(), transform_engine="arrow")
     run = wait_for_phase(runs, namespace, name, {"Succeeded", "Failed"}, timeout=120, poll=0.5)

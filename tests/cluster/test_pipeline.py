@@ -191,17 +191,26 @@ def test_nothing_of_the_stack_listens_on_a_public_address() -> None:
 
 
 def guarded_ports(tool: str) -> set[str]:
-    """TCP ports that a chain of the stack (LAKEHOUSE-*) drops for every interface but loopback."""
+    """TCP ports that a chain of the stack (LAKEHOUSE-*), jumped to from INPUT, drops for every interface
+    after letting loopback through."""
     rules = [
         line.split()
         for line in subprocess.run(
             [f"{tool}-save", "-t", "filter"], check=True, capture_output=True, text=True
         ).stdout.splitlines()
-        if line.startswith("-A LAKEHOUSE-")
+        if line.startswith("-A ")
     ]
-    loopback_first = {rule[1] for rule in rules if rule[2:] == ["-i", "lo", "-j", "RETURN"]}
-    return {
-        rule[rule.index("--dport") + 1]
-        for rule in rules
-        if rule[1] in loopback_first and "--dport" in rule and rule[-2:] == ["-j", "DROP"] and "-i" not in rule
+    hooked = {
+        rule[3] for rule in rules if rule[1] == "INPUT" and rule[2:3] == ["-j"] and rule[3].startswith("LAKEHOUSE-")
     }
+    ports: set[str] = set()
+    for chain in hooked:
+        chain_rules = [rule[2:] for rule in rules if rule[1] == chain]
+        if not chain_rules or chain_rules[0] != ["-i", "lo", "-j", "RETURN"]:
+            continue  # loopback must pass before anything is dropped
+        ports |= {
+            rule[rule.index("--dport") + 1]
+            for rule in chain_rules[1:]
+            if "--dport" in rule and rule[-2:] == ["-j", "DROP"] and "-i" not in rule
+        }
+    return ports

@@ -51,7 +51,10 @@ class Cluster:
         env = dict(
             line.removeprefix("export ").split("=", 1) for line in out.splitlines() if line.startswith("export ")
         )
-        return cls(str(kubeconfig), env["NAMESPACE"], env["RELEASE"], env["API_URL"], env["API_KEY"])
+        # The key stays in the stack's state folder; kind.sh never prints it.
+        state = Path(os.environ.get("LAKEHOUSE_STATE_DIR", REPO_ROOT / ".state"))
+        api_key = (state / "secrets" / "api-key").read_text().strip()
+        return cls(str(kubeconfig), env["NAMESPACE"], env["RELEASE"], env["API_URL"], api_key)
 
     # --- tools, as a user would run them ---
 
@@ -92,6 +95,18 @@ class Cluster:
         )
         assert response.status_code == 202, response.text
         return response.json()["runName"]
+
+    def wait_for_api(self, timeout: float = 60) -> None:
+        """Until the API answers through its Service: a new Service's rules reach kube-proxy shortly after
+        its pods are ready, and meanwhile connections are refused."""
+
+        def answers() -> bool:
+            try:
+                return requests.get(f"{self.api_url}/healthz", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        self.wait_until("the API answering through its Service", answers, timeout=timeout, poll=0.5)
 
     def wait_until(self, what: str, check: Any, timeout: float = 300, poll: float = 1) -> Any:
         deadline = time.monotonic() + timeout

@@ -12,7 +12,7 @@
 {{- end -}}
 
 {{- define "lakehouse.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag | toString) -}}
 {{- end -}}
 
 {{- define "lakehouse.labels" -}}
