@@ -12,6 +12,8 @@ UV="$LAKEHOUSE_CACHE_DIR/tools/uv-$UV_VERSION/bin/uv"
 export UV_CACHE_DIR="$LAKEHOUSE_CACHE_DIR/uv" UV_PYTHON_DOWNLOADS=never
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$LAKEHOUSE_STATE_DIR/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$REPO_ROOT/airflow/dags"
+# The DAGs import the IngestionRun types from the platform's lakehouse.k8s (pydantic only, no other pins).
+export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__UNIT_TEST_MODE=False
 

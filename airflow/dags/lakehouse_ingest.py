@@ -19,6 +19,9 @@ from airflow.sdk.bases.sensor import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 from lakehouse_runs import RunFailedError, RunRequest, create_or_adopt, custom_objects, run_status
 
+from lakehouse.formats import SourceFormat
+from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
+
 NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
 
 
@@ -34,9 +37,9 @@ NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
         "upload_id": Param(type="string", description="the run's name; an existing run is adopted"),
         "dataset": Param(None, type=["null", "string"]),
         "source_uri": Param(None, type=["null", "string"], description="s3://bucket/key of the upload"),
-        "format": Param(None, type=["null", "string"], enum=[None, "csv", "json", "parquet"]),
-        "ingest_engine": Param(None, type=["null", "string"], enum=[None, "builtin", "nifi"]),
-        "transform_engine": Param(None, type=["null", "string"], enum=[None, "arrow", "spark"]),
+        "format": Param(None, type=["null", "string"], enum=[None, *SourceFormat]),
+        "ingest_engine": Param(None, type=["null", "string"], enum=[None, *IngestEngineName]),
+        "transform_engine": Param(None, type=["null", "string"], enum=[None, *TransformEngineName]),
         "namespace": Param(NAMESPACE, type="string"),
     },
     doc_md=__doc__,

@@ -6,16 +6,17 @@ Kept free of Airflow imports so it is easy to test; the DAG (lakehouse_ingest.py
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
-GROUP, VERSION, PLURAL, KIND = "lakehouse.dev", "v1alpha1", "ingestionruns", "IngestionRun"
-FORMATS = ("csv", "json", "parquet")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
+from lakehouse.k8s.ingestionrun.conditions import ConditionType
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.spec import IngestionRunSpec, ingestion_run
 
 
 class RunFailedError(RuntimeError):
@@ -32,7 +33,7 @@ class RunRequest:
     ingest_engine: str | None = None
     transform_engine: str | None = None
 
-    def manifest(self) -> dict[str, Any]:
+    def run_body(self) -> dict[str, Any]:
         """The IngestionRun to create when none exists for this upload yet."""
         missing = [name for name in ("dataset", "source_uri", "source_format") if not getattr(self, name)]
         if missing:
@@ -40,26 +41,22 @@ class RunRequest:
                 f"no IngestionRun {self.namespace}/{self.upload_id} to adopt, and {', '.join(missing)} "
                 "not given to create one"
             )
-        if not _NAME.match(self.upload_id):
-            raise ValueError(f"upload id {self.upload_id!r} is not a valid Kubernetes name")
-        if self.source_format not in FORMATS:
-            raise ValueError(f"format {self.source_format!r} is not one of {', '.join(FORMATS)}")
-        if not (self.source_uri or "").startswith("s3://"):
-            raise ValueError(f"source {self.source_uri!r} is not an s3:// URI")
-        spec: dict[str, Any] = {
-            "uploadId": self.upload_id,
-            "dataset": self.dataset,
-            "source": {"uri": self.source_uri, "format": self.source_format},
-        }
         engines = {k: v for k, v in (("ingest", self.ingest_engine), ("transform", self.transform_engine)) if v}
-        if engines:
-            spec["engines"] = engines
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": KIND,
-            "metadata": {"name": self.upload_id, "labels": {"app.kubernetes.io/created-by": "airflow"}},
-            "spec": spec,
-        }
+        try:
+            spec = IngestionRunSpec.model_validate(
+                {
+                    "uploadId": self.upload_id,
+                    "dataset": self.dataset,
+                    "source": {"uri": self.source_uri, "format": self.source_format},
+                    "engines": engines or None,
+                }
+            )
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+            )
+            raise ValueError(f"cannot create IngestionRun {self.namespace}/{self.upload_id}: {problems}") from error
+        return ingestion_run(spec, labels={"app.kubernetes.io/created-by": "airflow"})
 
 
 def custom_objects() -> client.CustomObjectsApi:
@@ -77,7 +74,7 @@ def create_or_adopt(api: client.CustomObjectsApi, request: RunRequest) -> tuple[
     existing = _get(api, request.namespace, request.upload_id)
     if existing is None:
         try:
-            api.create_namespaced_custom_object(GROUP, VERSION, request.namespace, PLURAL, request.manifest())
+            api.create_namespaced_custom_object(GROUP, VERSION, request.namespace, PLURAL, request.run_body())
             return request.upload_id, False
         except ApiException as error:
             if error.status != 409:
@@ -100,8 +97,8 @@ def run_status(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[
     if run is None:
         raise RunFailedError(f"IngestionRun {namespace}/{name} was deleted")
     status = run.get("status") or {}
-    if status.get("phase") == "Failed":
-        ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+    if status.get("phase") == Phase.FAILED:
+        ready = next((c for c in status.get("conditions", []) if c.get("type") == ConditionType.READY), {})
         raise RunFailedError(f"IngestionRun {namespace}/{name} failed ({ready.get('reason')}): {status.get('message')}")
     return status
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from lakehouse_operator.api import GROUP, PLURAL, VERSION
 from urllib3.exceptions import HTTPError as TransportError
 
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse_api.backends import Backends
 from lakehouse_api.problems import ProblemError
 

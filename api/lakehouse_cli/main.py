@@ -15,13 +15,15 @@ from typing import Any
 
 import httpx
 
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse_cli import render
 from lakehouse_cli.client import ApiError, LakehouseClient
 from lakehouse_cli.config import ConfigError, resolve
 from lakehouse_cli.progress import ProgressBar
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
-TERMINAL_PHASES = {"Succeeded", "Failed"}
+TERMINAL_PHASES = {phase.value for phase in Phase if phase.is_terminal}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,15 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     upload = commands.add_parser("upload", help="upload a file and create its ingestion run")
     upload.add_argument("file", type=Path)
     upload.add_argument("--dataset", required=True)
-    upload.add_argument("--ingest-engine", choices=["builtin", "nifi"])
-    upload.add_argument("--transform-engine", choices=["arrow", "spark"])
+    upload.add_argument("--ingest-engine", choices=list(IngestEngineName))
+    upload.add_argument("--transform-engine", choices=list(TransformEngineName))
     upload.add_argument("--idempotency-key", help="reuse to make a retried upload return the first run")
     upload.add_argument("--wait", action="store_true", help="follow the run to its end; exit 1 if it fails")
     upload.add_argument("--timeout", type=float, default=3600, help="seconds to wait with --wait")
 
     runs = commands.add_parser("runs", help="list uploads and their runs, newest first")
     runs.add_argument("--dataset")
-    runs.add_argument("--phase", choices=["Pending", "Ingesting", "RawReady", "Transforming", "Succeeded", "Failed"])
+    runs.add_argument("--phase", choices=list(Phase))
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--watch", action="store_true", help="refresh until interrupted")
     runs.add_argument("--interval", type=float, default=2.0)

@@ -11,7 +11,7 @@ healthy() { curl -fsS "http://$LAKEHOUSE_BIND:$OPERATOR_HEALTH_PORT/healthz" >/d
 install() { [[ -x "$REPO_ROOT/.venv/bin/python" ]] || "$DEVSTACK_DIR/python.sh"; }
 
 install_crds() {
-  kubectl_ apply --server-side --force-conflicts -f "$REPO_ROOT/crds/" >/dev/null
+  kubectl_ apply --server-side --force-conflicts -f "$REPO_ROOT/charts/lakehouse/crds/" >/dev/null
   # `kubectl wait` errors out on a CRD that has no conditions yet, so poll instead.
   local deadline=$((SECONDS + 60))
   until [[ "$(kubectl_ get crd ingestionruns.lakehouse.dev \

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from lakehouse.contracts.model import Column, DatasetContract
+from lakehouse.contracts.model import AUDIT_COLUMNS, Column, DatasetContract
 
 # PyIceberg's table modules take half a second to import; the ingest path (and NiFi's step, a new
 # process per file) needs only the Arrow schemas, so the Iceberg ones import it when called.
@@ -26,16 +26,8 @@ _PRIMITIVES: dict[str, pa.DataType] = {
     "timestamp": TIMESTAMP,
 }
 # Lineage and audit columns appended to every bronze table, after the contract's own columns.
-BRONZE_EXTRA_FIELDS: tuple[pa.Field, ...] = (
-    pa.field("processing_date", pa.date32(), nullable=False),
-    pa.field("ingest_timestamp", TIMESTAMP, nullable=False),
-    pa.field("data_version", pa.string(), nullable=False),
-    pa.field("source_system", pa.string(), nullable=False),
-    pa.field("year", pa.int32()),
-    pa.field("month", pa.int32()),
-    pa.field("day", pa.int32()),
-    pa.field("updated_at", TIMESTAMP, nullable=False),
-    pa.field("upload_id", pa.string(), nullable=False),
+BRONZE_EXTRA_FIELDS: tuple[pa.Field, ...] = tuple(
+    pa.field(name, _PRIMITIVES[type_], nullable=not required) for name, (type_, required) in AUDIT_COLUMNS.items()
 )
 _TRANSFORMS = {
     "identity": "IdentityTransform",

@@ -13,21 +13,24 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from lakehouse.k8s.ingestionrun.spec import DATASET_NAME_MAX_LENGTH, DATASET_NAME_PATTERN
+
 DECIMAL_TYPE = re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$")
 PRIMITIVE_TYPES = ("string", "long", "int", "double", "boolean", "date", "timestamp")
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
-# Columns the bronze layer adds to every table; a contract may not declare them itself.
-BRONZE_COLUMNS = (
-    "processing_date",
-    "ingest_timestamp",
-    "data_version",
-    "source_system",
-    "year",
-    "month",
-    "day",
-    "updated_at",
-    "upload_id",
-)
+# The lineage and audit columns the bronze layer appends to every table, in order, as
+# name -> (type, required). A contract may not declare them itself. Every engine derives them from here.
+AUDIT_COLUMNS: dict[str, tuple[str, bool]] = {
+    "processing_date": ("date", True),
+    "ingest_timestamp": ("timestamp", True),
+    "data_version": ("string", True),
+    "source_system": ("string", True),
+    "year": ("int", False),  # of the event date (bronze.date_column), else of processing_date
+    "month": ("int", False),
+    "day": ("int", False),
+    "updated_at": ("timestamp", True),
+    "upload_id": ("string", True),
+}
 
 RuleOp = Literal["gt", "ge", "lt", "le", "eq", "ne", "in", "matches"]
 RULE_SYMBOLS: dict[str, str] = {
@@ -103,7 +106,7 @@ class BronzeTarget(_Strict):
 
 
 class DatasetContract(_Strict):
-    name: Annotated[str, Field(pattern=IDENTIFIER)]
+    name: Annotated[str, Field(pattern=DATASET_NAME_PATTERN, max_length=DATASET_NAME_MAX_LENGTH)]
     version: Annotated[int, Field(ge=1)]
     description: str = ""
     source_system: str
@@ -128,13 +131,13 @@ class DatasetContract(_Strict):
         duplicates = {t for t in targets if targets.count(t) > 1}
         if duplicates:
             raise ValueError(f"duplicate column names after renames: {sorted(duplicates)}")
-        if reserved := set(targets) & set(BRONZE_COLUMNS):
+        if reserved := set(targets) & set(AUDIT_COLUMNS):
             raise ValueError(f"columns {sorted(reserved)} are added by the bronze layer; rename them")
         for rule in self.rules:
             if rule.column not in targets:
                 raise ValueError(f"rule {rule.name!r} checks unknown column {rule.column!r}")
             _check_rule_value(rule, self.column(rule.column))
-        bronze_columns = set(targets) | set(BRONZE_COLUMNS)
+        bronze_columns = set(targets) | set(AUDIT_COLUMNS)
         for name in [p.column for p in self.bronze.partitioning] + self.bronze.sort_by:
             if name not in bronze_columns:
                 raise ValueError(f"bronze partition/sort column {name!r} is not a column")

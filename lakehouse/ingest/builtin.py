@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -10,24 +9,13 @@ from typing import Any
 import pyarrow as pa
 
 from lakehouse.contracts.model import DatasetContract
-from lakehouse.ingest.readers import SourceFormat, read_source
+from lakehouse.formats import SourceFormat
+from lakehouse.ingest.readers import read_source
 from lakehouse.ingest.validation import ValidationResult, validate
+from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import S3Location, read_object, write_parquet
 
 UPLOAD_ID_COLUMN = "_upload_id"
-
-
-@dataclass(frozen=True)
-class IngestPaths:
-    raw: S3Location
-    quarantine: S3Location
-
-    @classmethod
-    def for_run(
-        cls, dataset: str, processing_date: dt.date, upload_id: str, raw_bucket: str, quarantine_bucket: str
-    ) -> IngestPaths:
-        key = f"{dataset}/{processing_date.isoformat()}/{upload_id}.parquet"
-        return cls(S3Location(raw_bucket, key), S3Location(quarantine_bucket, key))
 
 
 class ChecksumMismatchError(ValueError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
-from typing import Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,7 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-SourceFormat = Literal["csv", "json", "parquet"]
+from lakehouse.formats import SourceFormat
+
 ROW_NUMBER = "_source_row"
 
 
@@ -35,7 +35,7 @@ class SourceTable:
 
 
 def read_source(data: bytes, source_format: SourceFormat) -> SourceTable:
-    readers = {"csv": _read_csv, "json": _read_json_lines, "parquet": _read_parquet}
+    readers = {SourceFormat.CSV: _read_csv, SourceFormat.JSON: _read_json_lines, SourceFormat.PARQUET: _read_parquet}
     try:
         return readers[source_format](data)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:

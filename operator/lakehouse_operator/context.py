@@ -6,8 +6,8 @@ import datetime as dt
 from typing import Any
 
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
-from lakehouse_operator.api import GROUP, KIND, VERSION
-from lakehouse_operator.api.status import IngestionRunStatus
+from lakehouse.k8s.ingestionrun import GROUP, KIND, VERSION
+from lakehouse.k8s.ingestionrun.status import IngestionRunStatus
 from lakehouse_operator.engines.base import RunContext, RunRejectedError
 
 

@@ -5,8 +5,9 @@
 
 Handlers are plain `def`s (Kopf runs them in worker threads) because every step makes
 blocking calls. Each re-reads the run first and returns when the run has already moved on,
-so a replayed event or an operator restart never repeats a finished step. Status is written
-only through StatusWriter.set_phase.
+so a replayed event or an operator restart never repeats a finished step. Every phase change
+goes through `_transition`: RunRecords writes what it leaves outside Kubernetes (rows, events,
+metrics), then StatusWriter moves the status. The Runtime lives in Kopf's memo.
 """
 
 from __future__ import annotations
@@ -21,41 +22,42 @@ import kopf
 from kubernetes import config as kube_config
 from prometheus_client import start_http_server
 
-from lakehouse.db.metadata import JobRow, LineageRow, WorkflowRow
-from lakehouse.events import (
-    BRONZE_LAYER_COMPLETE,
-    FILE_UPLOADED,
-    INGESTION_FAILED,
-    RAW_DATA_READY,
-    PipelineEvent,
-)
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
+from lakehouse.k8s.ingestionrun.conditions import ConditionType
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
+from lakehouse.k8s.ingestionrun.status import EngineChoice, IngestionRunStatus, RowCounts
 from lakehouse.storage.s3 import S3Location, head_object
 from lakehouse_operator import log_filters, metrics
-from lakehouse_operator.api import GROUP, PLURAL, VERSION
-from lakehouse_operator.api.conditions import ConditionType
-from lakehouse_operator.api.phase import Phase
-from lakehouse_operator.api.status import EngineChoice, IngestionRunStatus, RowCounts
-from lakehouse_operator.context import load_contract, parse_time, run_context
+from lakehouse_operator.context import load_contract, run_context
 from lakehouse_operator.engine_selection import choose_ingest_engine, choose_transform_engine
 from lakehouse_operator.engines.base import RunRejectedError, StillRunning
 from lakehouse_operator.faults import crash_point
+from lakehouse_operator.records import (
+    Accepted,
+    IngestSucceeded,
+    Record,
+    RunFailed,
+    TransformStarted,
+    TransformSucceeded,
+    Validated,
+)
 from lakehouse_operator.runtime import Runtime
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import ConditionUpdate, PhaseChange
 
 RESOURCE = (GROUP, VERSION, PLURAL)
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    if _runtime is None:
-        raise RuntimeError("the operator's start-up handler has not run")
-    return _runtime
+# Fault injection between a step's records and its status write (tests/faults), by record kind.
+_AFTER_RECORDS_POINT: dict[type, str] = {
+    Validated: "validate.after-event",
+    IngestSucceeded: "ingest.after-event",
+    TransformSucceeded: "transform.after-event",
+}
+Work = Callable[[Runtime, dict[str, Any], int], None]
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any) -> None:
-    global _runtime
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     operator_settings = OperatorSettings()
     log_filters.install()
     # Progress and the last handled state live in annotations, so the status stays ours alone.
@@ -74,39 +76,35 @@ def configure(settings: kopf.OperatorSettings, logger: logging.Logger, **_: Any)
         kube_config.load_kube_config()
     if operator_settings.metrics_port:
         start_http_server(operator_settings.metrics_port, addr=operator_settings.listen_host)
-    _runtime = Runtime(operator_settings)
+    memo.runtime = Runtime(operator_settings)
     logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
 
 
 @kopf.on.create(*RESOURCE, backoff=5)
-def admit(name: str, namespace: str, **_: Any) -> None:
+def admit(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     """A new run: stamp its start and processing date (fixed for all retries), then Pending."""
-    rt = runtime()
+    rt: Runtime = memo.runtime
     current = rt.status.read(namespace, name)
     if IngestionRunStatus.from_body(current.get("status")).phase is not None:
         return
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     spec = current["spec"]
-    rt.metadata.upsert_workflow(_workflow_row(current, Phase.PENDING, "accepted", started_at=now))
-    _transition(
-        current,
-        PhaseChange(
-            Phase.PENDING,
-            "Accepted",
-            f"accepted {spec['source']['uri']} for dataset {spec['dataset']}",
-            fields={
-                "start_time": now.isoformat().replace("+00:00", "Z"),
-                "processing_date": now.date().isoformat(),
-                "attempts": 0,
-            },
-        ),
+    change = PhaseChange(
+        Phase.PENDING,
+        "Accepted",
+        f"accepted {spec['source']['uri']} for dataset {spec['dataset']}",
+        fields={
+            "start_time": now.isoformat().replace("+00:00", "Z"),
+            "processing_date": now.date().isoformat(),
+            "attempts": 0,
+        },
     )
+    _transition(rt, current, change, Accepted())
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.PENDING.value)
-def validate(name: str, namespace: str, **_: Any) -> None:
-    def work(body: dict[str, Any], attempt: int) -> None:
-        rt = runtime()
+def validate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    def work(rt: Runtime, body: dict[str, Any], attempt: int) -> None:
         spec = body["spec"]
         load_contract(spec["dataset"], rt.contracts)
         source = S3Location.parse(spec["source"]["uri"])
@@ -115,252 +113,126 @@ def validate(name: str, namespace: str, **_: Any) -> None:
                 "SourceNotFound", f"{source.uri} does not exist; upload the file again to start a new run"
             )
         engine = choose_ingest_engine(spec, rt.settings, rt.ingest_engines)
-        _publish(
-            body,
-            FILE_UPLOADED,
-            {
-                "dataset": spec["dataset"],
-                "source": spec["source"],
-                "ingestEngine": engine,
-            },
+        change = PhaseChange(
+            Phase.INGESTING,
+            "IngestStarted",
+            f"ingesting with the {engine} engine",
+            fields={"engines": EngineChoice(ingest=engine), "attempts": 0},
+            conditions=[ConditionUpdate(ConditionType.VALIDATED, "True", "SourceFound", "dataset and source checked")],
         )
-        crash_point("validate.after-event", name)
-        _transition(
-            body,
-            PhaseChange(
-                Phase.INGESTING,
-                "IngestStarted",
-                f"ingesting with the {engine} engine",
-                fields={"engines": EngineChoice(ingest=engine), "attempts": 0},
-                conditions=[
-                    ConditionUpdate(ConditionType.VALIDATED, "True", "SourceFound", "dataset and source checked")
-                ],
-            ),
-        )
+        _transition(rt, body, change, Validated(engine))
 
-    _stage(Phase.PENDING, "validate", name, namespace, work)
+    _stage(memo.runtime, Phase.PENDING, "validate", name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.INGESTING.value)
-def ingest(name: str, namespace: str, **_: Any) -> None:
-    def work(body: dict[str, Any], attempt: int) -> None:
-        rt = runtime()
+def ingest(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    def work(rt: Runtime, body: dict[str, Any], attempt: int) -> None:
         status = IngestionRunStatus.from_body(body.get("status"))
         context = run_context(body, rt.contracts)
-        engine_name = (status.engines.ingest if status.engines else None) or "builtin"
-        engine = rt.ingest_engines[engine_name]
+        engine_name = (status.engines.ingest if status.engines else None) or IngestEngineName.BUILTIN
         started = dt.datetime.now(dt.UTC)
         with metrics.STAGE_SECONDS.labels("ingest", engine_name).time():
-            outcome = engine.ingest(context)
+            outcome = rt.ingest_engines[engine_name].ingest(context)
         if isinstance(outcome, StillRunning):
-            _wait(body, outcome)
+            _wait(rt, body, outcome)
         crash_point("ingest.after-raw", name)
-        rt.metadata.record_job(
-            JobRow(
-                run_id=name,
-                stage="ingest",
-                engine=engine_name,
-                attempt=attempt,
-                status="succeeded",
-                started_at=outcome.started_at or started,
-                finished_at=dt.datetime.now(dt.UTC),
-                rows_in=outcome.input_rows,
-                rows_out=outcome.valid_rows,
-                rows_rejected=outcome.rejected_rows,
-                bytes_in=outcome.bytes_in,
-            )
-        )
-        if outcome.checks:
-            rt.metadata.record_quality(name, context.dataset, outcome.checks)
-        _publish(
-            body,
-            RAW_DATA_READY,
-            {
-                "dataset": context.dataset,
-                "rawPath": outcome.raw_uri,
-                "quarantinePath": outcome.quarantine_uri,
-                "counts": {
-                    "input": outcome.input_rows,
-                    "valid": outcome.valid_rows,
-                    "rejected": outcome.rejected_rows,
-                },
+        change = PhaseChange(
+            Phase.RAW_READY,
+            "RawWritten",
+            f"{outcome.valid_rows} valid and {outcome.rejected_rows} rejected of {outcome.input_rows} rows",
+            fields={
+                "counts": RowCounts(input=outcome.input_rows, valid=outcome.valid_rows, rejected=outcome.rejected_rows),
+                "raw_path": outcome.raw_uri,
+                "quarantine_path": outcome.quarantine_uri,
+                "attempts": attempt,
             },
+            conditions=[
+                ConditionUpdate(ConditionType.INGESTED, "True", "RawWritten", f"raw rows in {outcome.raw_uri}")
+            ],
         )
-        crash_point("ingest.after-event", name)
-        for kind, value in (
-            ("input", outcome.input_rows),
-            ("valid", outcome.valid_rows),
-            ("rejected", outcome.rejected_rows),
-        ):
-            metrics.ROWS.labels(context.dataset, kind).inc(value)
-        _transition(
-            body,
-            PhaseChange(
-                Phase.RAW_READY,
-                "RawWritten",
-                f"{outcome.valid_rows} valid and {outcome.rejected_rows} rejected of {outcome.input_rows} rows",
-                fields={
-                    "counts": RowCounts(
-                        input=outcome.input_rows, valid=outcome.valid_rows, rejected=outcome.rejected_rows
-                    ),
-                    "raw_path": outcome.raw_uri,
-                    "quarantine_path": outcome.quarantine_uri,
-                    "attempts": attempt,
-                },
-                conditions=[
-                    ConditionUpdate(ConditionType.INGESTED, "True", "RawWritten", f"raw rows in {outcome.raw_uri}")
-                ],
-            ),
-        )
+        _transition(rt, body, change, IngestSucceeded(engine_name, attempt, started, outcome, context.dataset))
 
-    _stage(Phase.INGESTING, "ingest", name, namespace, work)
+    _stage(memo.runtime, Phase.INGESTING, "ingest", name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.RAW_READY.value)
-def start_transform(name: str, namespace: str, **_: Any) -> None:
-    def work(body: dict[str, Any], attempt: int) -> None:
-        rt = runtime()
+def start_transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    def work(rt: Runtime, body: dict[str, Any], attempt: int) -> None:
         status = IngestionRunStatus.from_body(body.get("status"))
         engine = choose_transform_engine(body["spec"], rt.settings, rt.transform_engines)
         choice = EngineChoice(ingest=status.engines.ingest if status.engines else None, transform=engine)
         crash_point("raw-ready.before-transition", name)
-        _transition(
-            body,
-            PhaseChange(
-                Phase.TRANSFORMING,
-                "TransformStarted",
-                f"writing bronze rows with the {engine} engine",
-                fields={"engines": choice, "attempts": 0},
-            ),
+        change = PhaseChange(
+            Phase.TRANSFORMING,
+            "TransformStarted",
+            f"writing bronze rows with the {engine} engine",
+            fields={"engines": choice, "attempts": 0},
         )
+        _transition(rt, body, change, TransformStarted(engine))
 
-    _stage(Phase.RAW_READY, "transform", name, namespace, work)
+    _stage(memo.runtime, Phase.RAW_READY, "start-transform", name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.TRANSFORMING.value)
-def transform(name: str, namespace: str, **_: Any) -> None:
-    def work(body: dict[str, Any], attempt: int) -> None:
-        rt = runtime()
+def transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    def work(rt: Runtime, body: dict[str, Any], attempt: int) -> None:
         status = IngestionRunStatus.from_body(body.get("status"))
         context = run_context(body, rt.contracts)
-        engine_name = (status.engines.transform if status.engines else None) or "arrow"
-        engine = rt.transform_engines[engine_name]
+        engine_name = (status.engines.transform if status.engines else None) or TransformEngineName.ARROW
         started = dt.datetime.now(dt.UTC)
         with metrics.STAGE_SECONDS.labels("transform", engine_name).time():
-            outcome = engine.transform(context, status.raw_path or "")
+            outcome = rt.transform_engines[engine_name].transform(context, status.raw_path or "")
         if isinstance(outcome, StillRunning):
-            _wait(body, outcome)
+            _wait(rt, body, outcome)
         crash_point("transform.after-commit", name)
         counts = status.counts or RowCounts()
-        rt.metadata.record_job(
-            JobRow(
-                run_id=name,
-                stage="transform",
-                engine=engine_name,
-                attempt=attempt,
-                status="succeeded",
-                started_at=started,
-                finished_at=dt.datetime.now(dt.UTC),
-                rows_in=counts.valid,
-                rows_out=outcome.rows_written,
-                rows_rejected=0,
-            )
-        )
-        rt.metadata.record_lineage(
-            LineageRow(
-                run_id=name,
-                source_uri=context.source_uri,
-                source_sha256=context.source_sha256,
-                raw_uri=status.raw_path,
-                quarantine_uri=status.quarantine_path,
-                target_table=outcome.table,
-                snapshot_id=outcome.snapshot_id,
-                rows_written=outcome.rows_written,
-            )
-        )
-        _publish(
-            body,
-            BRONZE_LAYER_COMPLETE,
-            {
-                "dataset": context.dataset,
+        change = PhaseChange(
+            Phase.SUCCEEDED,
+            "BronzeCommitted",
+            f"{outcome.rows_written} rows in {outcome.table}"
+            + (f" (snapshot {outcome.snapshot_id})" if outcome.snapshot_id else ""),
+            fields={
                 "table": outcome.table,
-                "snapshotId": outcome.snapshot_id,
-                "rowsWritten": outcome.rows_written,
+                "snapshot_id": outcome.snapshot_id,
+                "counts": counts.model_copy(update={"written": outcome.rows_written}),
+                "attempts": attempt,
             },
+            conditions=[
+                ConditionUpdate(ConditionType.TRANSFORMED, "True", "BronzeCommitted", f"committed to {outcome.table}")
+            ],
         )
-        crash_point("transform.after-event", name)
-        metrics.ROWS.labels(context.dataset, "written").inc(outcome.rows_written)
-        rt.metadata.upsert_workflow(
-            _workflow_row(
-                body,
-                Phase.SUCCEEDED,
-                "bronze rows committed",
-                target_table=outcome.table,
-                snapshot_id=outcome.snapshot_id,
-                finished_at=dt.datetime.now(dt.UTC),
-            )
-        )
-        _transition(
-            body,
-            PhaseChange(
-                Phase.SUCCEEDED,
-                "BronzeCommitted",
-                f"{outcome.rows_written} rows in {outcome.table}"
-                + (f" (snapshot {outcome.snapshot_id})" if outcome.snapshot_id else ""),
-                fields={
-                    "table": outcome.table,
-                    "snapshot_id": outcome.snapshot_id,
-                    "counts": counts.model_copy(update={"written": outcome.rows_written}),
-                    "attempts": attempt,
-                },
-                conditions=[
-                    ConditionUpdate(
-                        ConditionType.TRANSFORMED, "True", "BronzeCommitted", f"committed to {outcome.table}"
-                    )
-                ],
-            ),
-            record_workflow=False,
-        )
+        _transition(rt, body, change, TransformSucceeded(engine_name, attempt, started, outcome, context))
 
-    _stage(Phase.TRANSFORMING, "transform", name, namespace, work)
+    _stage(memo.runtime, Phase.TRANSFORMING, "transform", name, namespace, work)
 
 
-def _stage(
-    phase: Phase,
-    stage: str,
-    name: str,
-    namespace: str,
-    work: Callable[[dict[str, Any], int], None],
-) -> None:
+def _stage(rt: Runtime, phase: Phase, stage: str, name: str, namespace: str, work: Work) -> None:
     """Runs one step with the run re-read first, turning errors into retries or a Failed run.
 
     Attempts are counted on the status, not with Kopf's `retry`: an engine that is still
     running also comes back through a TemporaryError, and that is not a failed attempt.
     """
-    rt = runtime()
     body = rt.status.read(namespace, name)
     status = IngestionRunStatus.from_body(body.get("status"))
     if status.phase is not phase:
         return  # an old event: the run has moved on (or is done)
     attempt = (status.attempts or 0) + 1
     try:
-        work(body, attempt)
+        work(rt, body, attempt)
     except RunRejectedError as error:
         metrics.STAGE_FAILURES.labels(stage, error.reason).inc()
-        _fail(body, stage, attempt, error.reason, error.message)
+        _fail(rt, body, RunFailed(phase, stage, attempt, error.reason, error.message))
     except kopf.TemporaryError:
         raise
     except Exception as error:
         metrics.STAGE_FAILURES.labels(stage, type(error).__name__).inc()
         if attempt >= rt.settings.max_attempts:
-            _fail(
-                body,
-                stage,
-                attempt,
-                "RetriesExhausted",
+            message = (
                 f"{stage} failed {attempt} times, last with {type(error).__name__}: {error}; "
-                "fix the cause and create a new run",
+                "fix the cause and create a new run"
             )
+            _fail(rt, body, RunFailed(phase, stage, attempt, "RetriesExhausted", message))
             return
         delay = rt.settings.retry_delay(attempt - 1)
         rt.status.set_phase(
@@ -376,7 +248,7 @@ def _stage(
         raise kopf.TemporaryError(f"{stage} attempt {attempt} failed: {error}", delay=delay) from error
 
 
-def _wait(body: dict[str, Any], waiting: StillRunning) -> None:
+def _wait(rt: Runtime, body: dict[str, Any], waiting: StillRunning) -> None:
     """Shows what the run waits for on its status (written only when that line changes), then asks Kopf
     to call the handler again later."""
     if waiting.status:
@@ -384,7 +256,7 @@ def _wait(body: dict[str, Any], waiting: StillRunning) -> None:
         phase = IngestionRunStatus.from_body(body.get("status")).phase
         try:
             if phase is not None:
-                runtime().status.set_phase(
+                rt.status.set_phase(
                     metadata["namespace"], metadata["name"], PhaseChange(phase, "Waiting", waiting.status)
                 )
         except Exception as error:  # only a display: never let it count as a failed attempt
@@ -392,86 +264,22 @@ def _wait(body: dict[str, Any], waiting: StillRunning) -> None:
     raise kopf.TemporaryError(f"{log_filters.WAITING}{waiting.message}", delay=waiting.delay)
 
 
-def _fail(body: dict[str, Any], stage: str, attempt: int, reason: str, message: str) -> None:
-    rt = runtime()
-    name = body["metadata"]["name"]
-    spec = body["spec"]
-    _publish(
-        body,
-        INGESTION_FAILED,
-        {"dataset": spec["dataset"], "stage": stage, "reason": reason, "message": message},
-    )
-    now = dt.datetime.now(dt.UTC)
-    if stage in ("ingest", "transform"):
-        status = IngestionRunStatus.from_body(body.get("status"))
-        engines = status.engines or EngineChoice()
-        engine = (engines.ingest if stage == "ingest" else engines.transform) or "unknown"
-        rt.metadata.record_job(
-            JobRow(
-                run_id=name,
-                stage=stage,
-                engine=engine,
-                attempt=attempt,
-                status="failed",
-                started_at=now,
-                finished_at=now,
-                error_message=message,
-            )
-        )
-    rt.metadata.upsert_workflow(_workflow_row(body, Phase.FAILED, message, finished_at=now, attempts=attempt))
-    _transition(
-        body,
-        PhaseChange(Phase.FAILED, reason, message, fields={"attempts": attempt}),
-        record_workflow=False,
-        warning=True,
-    )
+def _fail(rt: Runtime, body: dict[str, Any], failure: RunFailed) -> None:
+    change = PhaseChange(Phase.FAILED, failure.reason, failure.message, fields={"attempts": failure.attempt})
+    _transition(rt, body, change, failure)
 
 
-def _transition(body: dict[str, Any], change: PhaseChange, record_workflow: bool = True, warning: bool = False) -> None:
-    rt = runtime()
+def _transition(rt: Runtime, body: dict[str, Any], change: PhaseChange, record: Record) -> None:
+    """The one way a run changes phase: its records first, then its status."""
     metadata = body["metadata"]
-    if record_workflow and change.phase is not Phase.PENDING:
-        rt.metadata.upsert_workflow(_workflow_row(body, change.phase, change.message))
+    rt.records.write(body, change, record)
+    if point := _AFTER_RECORDS_POINT.get(type(record)):
+        crash_point(point, metadata["name"])
     outcome = rt.status.set_phase(metadata["namespace"], metadata["name"], change)
     if outcome.transitioned:
         metrics.RUNS_BY_PHASE.labels(change.phase.value, body["spec"]["dataset"]).inc()
-        post = kopf.warn if warning else kopf.info
+        post = kopf.warn if change.phase is Phase.FAILED else kopf.info
         post(body, reason=change.reason, message=f"{change.phase.value}: {change.message}")
-
-
-def _publish(body: dict[str, Any], topic: str, data: dict[str, Any]) -> None:
-    metadata, spec = body["metadata"], body["spec"]
-    runtime().events.publish(
-        PipelineEvent(
-            topic=topic,
-            run_id=metadata["name"],
-            upload_id=spec["uploadId"],
-            data=data,
-            time=dt.datetime.now(dt.UTC),
-        )
-    )
-
-
-def _workflow_row(body: dict[str, Any], phase: Phase, message: str, **fields: Any) -> WorkflowRow:
-    spec, metadata = body["spec"], body["metadata"]
-    status = IngestionRunStatus.from_body(body.get("status"))
-    engines = status.engines or EngineChoice()
-    values: dict[str, Any] = {
-        "run_id": metadata["name"],
-        "namespace": metadata["namespace"],
-        "dataset": spec["dataset"],
-        "upload_id": spec["uploadId"],
-        "source_uri": spec["source"]["uri"],
-        "source_format": spec["source"]["format"],
-        "phase": phase.value,
-        "ingest_engine": engines.ingest,
-        "transform_engine": engines.transform,
-        "attempts": status.attempts or 0,
-        "message": message,
-        "started_at": parse_time(status.start_time) if status.start_time else None,
-    }
-    values.update(fields)
-    return WorkflowRow(**values)
 
 
 # Kopf's own clock for liveness probes.

@@ -17,6 +17,7 @@ from lakehouse_operator.engines.base import IngestEngine, TransformEngine
 from lakehouse_operator.engines.builtin import BuiltinIngestEngine
 from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
 from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
+from lakehouse_operator.records import RunRecords
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import StatusWriter
 
@@ -45,6 +46,10 @@ class Runtime:
     @cached_property
     def metadata(self) -> MetadataStore:
         return MetadataStore(self.platform.database.url.get_secret_value())
+
+    @cached_property
+    def records(self) -> RunRecords:
+        return RunRecords(self.metadata, self.events)
 
     @cached_property
     def status(self) -> StatusWriter:

@@ -15,10 +15,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from lakehouse_operator.api import GROUP, PLURAL, VERSION
-from lakehouse_operator.api.conditions import ConditionType, now_rfc3339, upsert_condition
-from lakehouse_operator.api.phase import ALLOWED_TRANSITIONS, Phase
-from lakehouse_operator.api.status import IngestionRunStatus
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
+from lakehouse.k8s.ingestionrun.conditions import ConditionType, now_rfc3339, upsert_condition
+from lakehouse.k8s.ingestionrun.phase import ALLOWED_TRANSITIONS, Phase
+from lakehouse.k8s.ingestionrun.status import IngestionRunStatus
 
 log = logging.getLogger(__name__)
 _CONFLICT_RETRIES = 5

@@ -19,7 +19,7 @@ from pyiceberg.expressions import EqualTo
 from lakehouse.devtools.sample_data import orders
 from tests.utils.kafka_events import events_for
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import create_run, get_run, run_manifest, upload, wait_for_phase
+from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
 
 pytestmark = pytest.mark.integration
 TARGET = {"namespace": "bronze_faults", "table": "orders"}
@@ -43,7 +43,7 @@ def test_crash_at_each_step_then_restart_finishes_exactly_once(
     up = upload(s3, sample.csv_bytes(), "orders", "csv")
     env = {"LAKEHOUSE_CRASH_POINTS": point, "LAKEHOUSE_CRASH_STATE_DIR": str(tmp_path)}
     first = OperatorProcess(run_namespace, tmp_path / "operator.log", env).start()
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders", target=TARGET))
+    create_run(custom_objects, run_namespace, run_body(up, "orders", target=TARGET))
 
     assert first.wait_exit(timeout=120) == -9, "the operator should have been killed at " + point
     assert (tmp_path / f"crashed-{point}-{up.upload_id}").exists()
@@ -84,7 +84,7 @@ def test_kill_when_a_phase_is_seen_then_restart(
     sample = orders(150_000, invalid_every=1000, seed=5)
     up = upload(s3, sample.csv_bytes(), "orders", "csv")
     first = OperatorProcess(run_namespace, tmp_path / "operator.log").start()
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders", target=TARGET))
+    create_run(custom_objects, run_namespace, run_body(up, "orders", target=TARGET))
     try:
         seen = wait_for_phase(
             custom_objects,

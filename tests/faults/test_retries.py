@@ -10,7 +10,7 @@ from kubernetes import client
 
 from lakehouse.devtools.sample_data import orders
 from tests.utils.operator_process import OperatorProcess, free_port
-from tests.utils.runs import create_run, run_manifest, upload, wait_for_phase
+from tests.utils.runs import create_run, run_body, upload, wait_for_phase
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def test_unreachable_catalog_exhausts_retries_and_fails_the_run(
     process = OperatorProcess(run_namespace, tmp_path / "operator.log", env).start()
     try:
         up = upload(s3, orders(10).csv_bytes(), "orders", "csv")
-        create_run(custom_objects, run_namespace, run_manifest(up, "orders"))
+        create_run(custom_objects, run_namespace, run_body(up, "orders"))
         retrying = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Failed"}, timeout=90)
     finally:
         process.stop()

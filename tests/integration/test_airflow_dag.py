@@ -16,7 +16,7 @@ from pyiceberg.expressions import EqualTo
 
 from lakehouse.devtools.sample_data import orders
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import GROUP, PLURAL, VERSION, Upload, create_run, get_run, run_manifest, upload
+from tests.utils.runs import GROUP, PLURAL, VERSION, Upload, create_run, get_run, run_body, upload
 
 pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def test_dag_adopts_the_run_the_api_created(
     operator: OperatorProcess, run_namespace: str, custom_objects: client.CustomObjectsApi, s3: Any
 ) -> None:
     up = upload(s3, orders(30).csv_bytes(), "orders", "csv")
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders"))
+    create_run(custom_objects, run_namespace, run_body(up, "orders"))
 
     state, log = dag_test({"upload_id": up.upload_id, "namespace": run_namespace})
 

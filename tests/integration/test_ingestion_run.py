@@ -21,7 +21,7 @@ from lakehouse.devtools.sample_data import customers_csv, orders
 from lakehouse.storage.s3 import S3Location, read_parquet
 from tests.utils.kafka_events import events_for
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import create_run, get_run, run_manifest, upload, wait_for_phase
+from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
 
 pytestmark = pytest.mark.integration
 PIPELINE_TOPICS = ["file-uploaded", "raw-data-ready", "bronze-layer-complete", "ingestion-failed"]
@@ -46,7 +46,7 @@ def test_csv_with_good_and_bad_rows_becomes_bronze_with_full_trail(
     sample = orders(200, invalid_every=10)
     up = upload(s3, sample.csv_bytes(), "orders", "csv")
     target = scratch_table("orders")
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders", target=target))
+    create_run(custom_objects, run_namespace, run_body(up, "orders", target=target))
 
     run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"})
 
@@ -139,7 +139,7 @@ def test_json_lines_and_parquet_uploads(
     data = sample.json_lines_bytes() if fmt == "json" else sample.parquet_bytes()
     up = upload(s3, data, "orders", fmt)
     target = scratch_table(f"orders_{fmt}")
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders", target=target))
+    create_run(custom_objects, run_namespace, run_body(up, "orders", target=target))
 
     run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"})
 
@@ -159,7 +159,7 @@ def test_customers_upload_uses_its_own_contract(
     data, valid = customers_csv(40, bad_emails=3)
     up = upload(s3, data, "customers", "csv")
     target = scratch_table("customers")
-    create_run(custom_objects, run_namespace, run_manifest(up, "customers", target=target))
+    create_run(custom_objects, run_namespace, run_body(up, "customers", target=target))
 
     run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"})
 
@@ -183,7 +183,7 @@ def test_second_upload_to_the_same_table_adds_a_snapshot_and_time_travel_sees_th
     snapshots = []
     for sample in (first, second):
         up = upload(s3, sample.csv_bytes(), "orders", "csv")
-        create_run(custom_objects, run_namespace, run_manifest(up, "orders", target=target))
+        create_run(custom_objects, run_namespace, run_body(up, "orders", target=target))
         run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"})
         assert run["status"]["phase"] == "Succeeded", run["status"]
         snapshots.append(run["status"]["snapshotId"])
@@ -214,7 +214,7 @@ def test_bad_runs_fail_with_a_precise_reason(
 ) -> None:
     data = b"order_id,amount\n1,2.00\n" if case == "missing-columns" else orders(3).csv_bytes()
     up = upload(s3, data, "orders", "csv")
-    manifest = run_manifest(up, "orders")
+    manifest = run_body(up, "orders")
     if case == "unknown-dataset":
         manifest["spec"]["dataset"] = "no_such_dataset"
     if case == "missing-object":
@@ -242,14 +242,14 @@ def test_api_server_refuses_invalid_specs_and_spec_changes(
     s3: Any,
 ) -> None:
     up = upload(s3, orders(3).csv_bytes(), "orders", "csv")
-    bad = run_manifest(up, "orders")
+    bad = run_body(up, "orders")
     bad["spec"]["source"]["format"] = "xlsx"
     with pytest.raises(ApiException) as refused:
         create_run(custom_objects, run_namespace, bad)
     assert refused.value.status == 422
     assert "spec.source.format" in refused.value.body and "xlsx" in refused.value.body
 
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders"))
+    create_run(custom_objects, run_namespace, run_body(up, "orders"))
     with pytest.raises(ApiException) as immutable:
         custom_objects.patch_namespaced_custom_object(
             "lakehouse.dev",
@@ -271,7 +271,7 @@ def test_kubectl_get_shows_the_printer_columns(
     s3: Any,
 ) -> None:
     up = upload(s3, orders(12, invalid_every=4).csv_bytes(), "orders", "csv")
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders", target=scratch_table("orders_cols")))
+    create_run(custom_objects, run_namespace, run_body(up, "orders", target=scratch_table("orders_cols")))
     wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"})
 
     output = subprocess.run(
@@ -300,7 +300,7 @@ def test_kubernetes_events_record_each_transition(
     kube_api: client.ApiClient,
 ) -> None:
     up = upload(s3, orders(5).csv_bytes(), "orders", "csv")
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders", target=scratch_table("orders_ev")))
+    create_run(custom_objects, run_namespace, run_body(up, "orders", target=scratch_table("orders_ev")))
     wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded"})
 
     events = (
@@ -332,7 +332,7 @@ def test_stack_operator_runs_uploads_in_its_namespace_and_counts_them(
 
     before = succeeded_count()
     up = upload(s3, orders(10).csv_bytes(), "orders", "csv")
-    create_run(custom_objects, namespace, run_manifest(up, "orders", target=scratch_table("orders_stack")))
+    create_run(custom_objects, namespace, run_body(up, "orders", target=scratch_table("orders_stack")))
     run = wait_for_phase(custom_objects, namespace, up.upload_id, {"Succeeded", "Failed"})
 
     assert run["status"]["phase"] == "Succeeded", run["status"]

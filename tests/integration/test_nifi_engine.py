@@ -37,7 +37,7 @@ from tests.utils.nifi_flow import (
     set_processor_state,
 )
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import GROUP, PLURAL, VERSION, Upload, create_run, get_run, run_manifest, upload, wait_for_phase
+from tests.utils.runs import GROUP, PLURAL, VERSION, Upload, create_run, get_run, run_body, upload, wait_for_phase
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
@@ -67,7 +67,7 @@ def scratch_target() -> dict[str, str]:
 def run_with(
     custom_objects: client.CustomObjectsApi, namespace: str, up: Upload, engine: str, target: dict[str, str]
 ) -> None:
-    create_run(custom_objects, namespace, run_manifest(up, "orders", engines={"ingest": engine}, target=target))
+    create_run(custom_objects, namespace, run_body(up, "orders", engines={"ingest": engine}, target=target))
 
 
 def finished_status(custom_objects: client.CustomObjectsApi, namespace: str, up: Upload) -> dict[str, Any]:
@@ -292,7 +292,7 @@ def test_a_run_without_checksum_and_a_recreated_run_get_their_own_results(
 
     # The same run name again, for a good file and without a sha256 (it is optional in the spec).
     good = upload(s3, orders(25, invalid_every=5).csv_bytes(), "orders", "csv", upload_id=bad.upload_id)
-    manifest = run_manifest(good, "orders", engines={"ingest": "nifi"}, target=scratch_target())
+    manifest = run_body(good, "orders", engines={"ingest": "nifi"}, target=scratch_target())
     del manifest["spec"]["source"]["sha256"]
     create_run(custom_objects, run_namespace, manifest)
 

@@ -11,7 +11,7 @@ from pyiceberg.expressions import EqualTo
 
 from lakehouse.devtools.sample_data import orders
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import create_run, run_manifest, upload, wait_for_phase
+from tests.utils.runs import create_run, run_body, upload, wait_for_phase
 
 pytestmark = pytest.mark.integration
 OPERATOR_ENV = {
@@ -31,7 +31,7 @@ def test_run_with_the_spark_engine_in_local_mode_succeeds(
     sample = orders(400, invalid_every=20, seed=21)
     up = upload(s3, sample.csv_bytes(), "orders", "csv")
     target = {"namespace": "bronze_it", "table": f"orders_spark_{up.upload_id[-8:]}"}
-    create_run(custom_objects, run_namespace, run_manifest(up, "orders", engines={"transform": "spark"}, target=target))
+    create_run(custom_objects, run_namespace, run_body(up, "orders", engines={"transform": "spark"}, target=target))
 
     run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"}, timeout=400)
 

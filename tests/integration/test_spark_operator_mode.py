@@ -29,7 +29,7 @@ from pyiceberg.types import LongType, NestedField
 from lakehouse.bronze.writer import RUN_ID_PROPERTY
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.settings import PlatformSettings
-from tests.utils.runs import Upload, create_run, get_run, new_upload_id, run_manifest
+from tests.utils.runs import Upload, create_run, get_run, new_upload_id, run_body
 from tests.utils.shared import SPARK_OPERATOR_CRD
 from tests.utils.stack import stack_env
 
@@ -76,7 +76,7 @@ def new_run(custom_objects: client.CustomObjectsApi, run_namespace: str) -> Call
         upload_id = new_upload_id("spark")
         up = Upload(upload_id, f"s3://uploads/orders/2025-07-01/{upload_id}/data.csv", 100, "0" * 64, "csv")
         namespace, table = target_table.split(".")
-        manifest = run_manifest(
+        manifest = run_body(
             up, "orders", engines={"transform": "spark"}, target={"namespace": namespace, "table": table}
         )
         create_run(custom_objects, run_namespace, manifest)

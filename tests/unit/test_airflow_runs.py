@@ -11,10 +11,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "airflow" / "dags")
 from lakehouse_runs import RunRequest
 
 
-def test_manifest_names_the_run_after_the_upload_and_labels_it() -> None:
-    manifest = RunRequest("ns", "u-1", "orders", "s3://uploads/o.csv", "csv", ingest_engine="nifi").manifest()
-    assert manifest["metadata"] == {"name": "u-1", "labels": {"app.kubernetes.io/created-by": "airflow"}}
-    assert manifest["spec"] == {
+def test_the_run_is_named_after_the_upload_and_labels_it() -> None:
+    run = RunRequest("ns", "u-1", "orders", "s3://uploads/o.csv", "csv", ingest_engine="nifi").run_body()
+    assert run["metadata"] == {"name": "u-1", "labels": {"app.kubernetes.io/created-by": "airflow"}}
+    assert run["spec"] == {
         "uploadId": "u-1",
         "dataset": "orders",
         "source": {"uri": "s3://uploads/o.csv", "format": "csv"},
@@ -26,11 +26,12 @@ def test_manifest_names_the_run_after_the_upload_and_labels_it() -> None:
     ("request_", "message"),
     [
         (RunRequest("ns", "u-1"), "dataset, source_uri, source_format not given"),
-        (RunRequest("ns", "U_1", "orders", "s3://b/k", "csv"), "not a valid Kubernetes name"),
-        (RunRequest("ns", "u-1", "orders", "s3://b/k", "xlsx"), "is not one of csv, json, parquet"),
-        (RunRequest("ns", "u-1", "orders", "/tmp/k.csv", "csv"), "is not an s3:// URI"),
+        (RunRequest("ns", "U_1", "orders", "s3://bucket/k", "csv"), "uploadId: String should match pattern"),
+        (RunRequest("ns", "u-1", "orders", "s3://bucket/k", "xlsx"), "source.format: Input should be 'csv', 'json'"),
+        (RunRequest("ns", "u-1", "orders", "/tmp/k.csv", "csv"), "source.uri: String should match pattern"),
+        (RunRequest("ns", "u-1", "Orders", "s3://bucket/k", "csv"), "dataset: String should match pattern"),
     ],
 )
 def test_bad_requests_are_refused_with_the_reason(request_: RunRequest, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        request_.manifest()
+        request_.run_body()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import time
 import uuid
@@ -10,8 +11,12 @@ from typing import Any
 
 from kubernetes import client
 
-GROUP, VERSION, PLURAL = "lakehouse.dev", "v1alpha1", "ingestionruns"
-TERMINAL = {"Succeeded", "Failed"}
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.spec import IngestionRunSpec, ingestion_run
+from lakehouse.storage.layout import upload_location
+
+TERMINAL = {phase.value for phase in Phase if phase.is_terminal}
 
 
 def new_upload_id(prefix: str = "t") -> str:
@@ -31,29 +36,23 @@ def upload(
     s3: Any, data: bytes, dataset: str, fmt: str, upload_id: str | None = None, filename: str | None = None
 ) -> Upload:
     upload_id = upload_id or new_upload_id()
-    key = f"{dataset}/{time.strftime('%Y-%m-%d')}/{upload_id}/{filename or 'data.' + fmt}"
-    s3.put_object(Bucket="uploads", Key=key, Body=data)
-    return Upload(upload_id, f"s3://uploads/{key}", len(data), hashlib.sha256(data).hexdigest(), fmt)
+    location = upload_location("uploads", dataset, upload_id, filename or f"data.{fmt}", dt.date.today())
+    s3.put_object(Bucket=location.bucket, Key=location.key, Body=data)
+    return Upload(upload_id, location.uri, len(data), hashlib.sha256(data).hexdigest(), fmt)
 
 
-def run_manifest(
+def run_body(
     up: Upload, dataset: str, *, engines: dict[str, str] | None = None, target: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    spec: dict[str, Any] = {
+    """The run the upload API would create (without its labels); tests vary engines and target."""
+    spec = {
         "uploadId": up.upload_id,
         "dataset": dataset,
         "source": {"uri": up.uri, "format": up.fmt, "sizeBytes": up.size, "sha256": up.sha256},
+        "engines": engines,
+        "target": target,
     }
-    if engines:
-        spec["engines"] = engines
-    if target:
-        spec["target"] = target
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "IngestionRun",
-        "metadata": {"name": up.upload_id},
-        "spec": spec,
-    }
+    return ingestion_run(IngestionRunSpec.model_validate(spec))
 
 
 def create_run(api: client.CustomObjectsApi, namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
-from lakehouse_operator.api import GROUP, PLURAL, VERSION
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse_api.backends import Backends
 from lakehouse_api.deps import BackendsDep
 from lakehouse_api.problems import PROBLEM_JSON

@@ -3,8 +3,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from lakehouse_operator.api.phase import Phase
 
+from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse_api import runs
 from lakehouse_api.deps import BackendsDep, ContractsDep, CurrentKey, SettingsDep
 from lakehouse_api.problems import ProblemError

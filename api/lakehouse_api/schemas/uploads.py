@@ -1,23 +1,31 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field
 
+from lakehouse.k8s.ingestionrun.spec import (
+    DATASET_NAME_MAX_LENGTH,
+    DATASET_NAME_PATTERN,
+    IngestEngineName,
+    TransformEngineName,
+)
 from lakehouse_api.schemas.base import CamelModel
-
-IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
-IngestEngine = Literal["builtin", "nifi"]
-TransformEngine = Literal["arrow", "spark"]
 
 
 class UploadCreate(CamelModel):
     """The form fields of an upload; they must come before the `file` part, which is streamed."""
 
-    dataset: str = Field(pattern=IDENTIFIER, max_length=63, description="Dataset contract the file must satisfy.")
-    ingest_engine: IngestEngine | None = Field(default=None, description="Ingest engine; the operator picks if unset.")
-    transform_engine: TransformEngine | None = Field(
+    dataset: str = Field(
+        pattern=DATASET_NAME_PATTERN,
+        max_length=DATASET_NAME_MAX_LENGTH,
+        description="Dataset contract the file must satisfy.",
+    )
+    ingest_engine: IngestEngineName | None = Field(
+        default=None, description="Ingest engine; the operator picks if unset."
+    )
+    transform_engine: TransformEngineName | None = Field(
         default=None, description="Transform engine; the operator picks by file size if unset."
     )
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.storage.layout import upload_location
 from lakehouse.storage.s3 import S3Location
 from lakehouse_api import metrics
 from lakehouse_api.auth import Caller
@@ -29,16 +30,15 @@ from lakehouse_api.schemas.uploads import UploadAccepted, UploadCreate
 from lakehouse_api.settings import ApiSettings
 from lakehouse_api.uploads import sniff
 from lakehouse_api.uploads.filenames import safe_filename
-from lakehouse_api.uploads.manifest import (
+from lakehouse_api.uploads.multipart import MalformedBodyError, PartEnd, PartStart, multipart_events
+from lakehouse_api.uploads.s3_writer import S3StreamWriter
+from lakehouse_api.uploads.stored_upload import (
     StoredUpload,
     idempotency_key_hash,
     idempotent_upload_id,
     new_upload_id,
-    object_location,
-    run_manifest,
+    run_for,
 )
-from lakehouse_api.uploads.multipart import MalformedBodyError, PartEnd, PartStart, multipart_events
-from lakehouse_api.uploads.s3_writer import S3StreamWriter
 
 FILE_FIELD = "file"
 FORM_FIELDS = frozenset(UploadCreate.model_fields)
@@ -149,7 +149,7 @@ async def _store_file(
 ) -> StoredUpload:
     filename = safe_filename(part.filename)
     today = dt.datetime.now(dt.UTC).date()
-    location = object_location(ctx.settings.uploads_bucket, form.dataset, upload_id, filename, today)
+    location = upload_location(ctx.settings.uploads_bucket, form.dataset, upload_id, filename, today)
     writer = S3StreamWriter(
         ctx.backends.s3,
         location,
@@ -242,7 +242,7 @@ async def _expect_end(events: Events) -> None:
 
 async def _create_run(ctx: UploadContext, stored: StoredUpload) -> UploadAccepted:
     try:
-        run = await run_in_threadpool(create_run, ctx.backends, run_manifest(stored))
+        run = await run_in_threadpool(create_run, ctx.backends, run_for(stored))
     except RunExistsError:
         # Only an idempotent retry racing the first request gets here (random ids do not collide).
         earlier = await run_in_threadpool(get_run, ctx.backends, stored.upload_id)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import codecs
 import json
 from pathlib import PurePosixPath
-from typing import Literal
 
-SourceFormat = Literal["csv", "json", "parquet"]
+from lakehouse.formats import SourceFormat
+
 SNIFF_BYTES = 64 * 1024
 PARQUET_MAGIC = b"PAR1"
 _EXTENSIONS: dict[str, SourceFormat] = {
-    ".csv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-    ".parquet": "parquet",
-    ".pq": "parquet",
+    ".csv": SourceFormat.CSV,
+    ".json": SourceFormat.JSON,
+    ".jsonl": SourceFormat.JSON,
+    ".ndjson": SourceFormat.JSON,
+    ".parquet": SourceFormat.PARQUET,
+    ".pq": SourceFormat.PARQUET,
 }
 # Text may hold tabs and line breaks; other C0 controls only appear in binary files.
 _BINARY_CONTROLS = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r\f")
@@ -39,17 +39,17 @@ def sniff_format(head: bytes, *, complete: bool) -> SourceFormat:
     if not head.strip():
         raise EmptyFileError("the file is empty")
     if head.startswith(PARQUET_MAGIC):
-        return "parquet"
+        return SourceFormat.PARQUET
     text = _decode_text(head, complete=complete)
     start = text.lstrip("\ufeff \t\r\n")
     if start.startswith("{"):
         _check_json_line(start, complete=complete)
-        return "json"
+        return SourceFormat.JSON
     if start.startswith("["):
         raise UnsupportedFormatError("JSON arrays are not supported; send JSON lines (one object per line)")
     if start.startswith("<"):
         raise UnsupportedFormatError("the file looks like XML or HTML; send CSV, JSON lines or Parquet")
-    return "csv"
+    return SourceFormat.CSV
 
 
 def check_parquet_tail(tail: bytes) -> None:

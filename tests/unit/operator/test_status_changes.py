@@ -1,8 +1,9 @@
 import pytest
-from lakehouse_operator.api.conditions import ConditionType
-from lakehouse_operator.api.phase import ALLOWED_TRANSITIONS, Phase
-from lakehouse_operator.api.status import IngestionRunStatus, RowCounts
 from lakehouse_operator.status_writer import ConditionUpdate, PhaseChange, apply_change
+
+from lakehouse.k8s.ingestionrun.conditions import ConditionType
+from lakehouse.k8s.ingestionrun.phase import ALLOWED_TRANSITIONS, Phase
+from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, RowCounts
 
 
 def conditions_by_type(status: IngestionRunStatus) -> dict[str, dict]:

@@ -1,15 +1,14 @@
-"""Pure builders: upload ids, object keys and the IngestionRun manifest of a stored upload."""
+"""A stored upload, its id, and the IngestionRun that ingests it (pure, no I/O)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from lakehouse_operator.api import GROUP, KIND, VERSION
-
+from lakehouse.k8s.ingestionrun import GROUP
+from lakehouse.k8s.ingestionrun.spec import Engines, IngestionRunSpec, Source, ingestion_run
 from lakehouse.storage.s3 import S3Location
 
 IDEMPOTENCY_LABEL = f"{GROUP}/idempotency-key-hash"
@@ -48,30 +47,21 @@ def idempotent_upload_id(key_hash: str) -> str:
     return f"up-{key_hash[:32]}"
 
 
-def object_location(bucket: str, dataset: str, upload_id: str, filename: str, today: dt.date) -> S3Location:
-    return S3Location(bucket, f"{dataset}/{today.isoformat()}/{upload_id}/{filename}")
-
-
-def run_manifest(upload: StoredUpload) -> dict[str, Any]:
+def run_for(upload: StoredUpload) -> dict[str, Any]:
+    """The IngestionRun body for a stored upload, named after the upload."""
     labels = {MANAGED_BY_LABEL: MANAGED_BY, DATASET_LABEL: upload.dataset}
     if upload.idempotency_key_hash:
         labels[IDEMPOTENCY_LABEL] = upload.idempotency_key_hash[:63]  # label values hold at most 63 characters
-    spec: dict[str, Any] = {
-        "uploadId": upload.upload_id,
-        "dataset": upload.dataset,
-        "source": {
-            "uri": upload.location.uri,
-            "format": upload.format,
-            "sizeBytes": upload.size,
-            "sha256": upload.sha256,
-            "filename": upload.filename,
-        },
-    }
-    if upload.engines:
-        spec["engines"] = dict(upload.engines)
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": KIND,
-        "metadata": {"name": upload.upload_id, "labels": labels},
-        "spec": spec,
-    }
+    spec = IngestionRunSpec(
+        upload_id=upload.upload_id,
+        dataset=upload.dataset,
+        source=Source(
+            uri=upload.location.uri,
+            format=upload.format,
+            size_bytes=upload.size,
+            sha256=upload.sha256,
+            filename=upload.filename,
+        ),
+        engines=Engines.model_validate(upload.engines) if upload.engines else None,
+    )
+    return ingestion_run(spec, labels)

@@ -35,33 +35,18 @@ def upsert_condition(
     conditions: list[Condition], type_: str, status: str, reason: str, message: str, generation: int | None
 ) -> list[Condition]:
     """A new list with the condition set; lastTransitionTime moves only when status changes."""
-    updated: list[Condition] = []
-    found = False
-    for condition in conditions:
-        if condition.type != type_:
-            updated.append(condition)
-            continue
-        found = True
-        transition_time = condition.last_transition_time if condition.status == status else now_rfc3339()
-        updated.append(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                lastTransitionTime=transition_time,
-                observedGeneration=generation,
-            )
-        )
-    if not found:
-        updated.append(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                lastTransitionTime=now_rfc3339(),
-                observedGeneration=generation,
-            )
-        )
-    return updated
+    previous = next((c for c in conditions if c.type == type_), None)
+    transition_time = (
+        previous.last_transition_time if previous is not None and previous.status == status else now_rfc3339()
+    )
+    condition = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        lastTransitionTime=transition_time,
+        observedGeneration=generation,
+    )
+    if previous is None:
+        return [*conditions, condition]
+    return [condition if c.type == type_ else c for c in conditions]

@@ -4,34 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from lakehouse_operator.api.conditions import Condition
-from lakehouse_operator.api.phase import Phase
-
-
-class _CamelModel(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    def to_k8s(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+from lakehouse.k8s.ingestionrun.conditions import Condition
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
+from lakehouse.k8s.model import K8sModel
 
 
-class BaseStatus(_CamelModel):
-    conditions: list[Condition] = []
+class BaseStatus(K8sModel):
+    conditions: list[Condition] = Field(default_factory=list)
     observed_generation: int | None = Field(default=None, alias="observedGeneration")
 
 
-class RowCounts(_CamelModel):
+class RowCounts(K8sModel):
     input: int | None = None
     valid: int | None = None
     rejected: int | None = None
     written: int | None = None
 
 
-class EngineChoice(_CamelModel):
-    ingest: str | None = None
-    transform: str | None = None
+class EngineChoice(K8sModel):
+    ingest: IngestEngineName | None = None
+    transform: TransformEngineName | None = None
 
 
 class IngestionRunStatus(BaseStatus):

@@ -3,16 +3,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from lakehouse_api.uploads.manifest import (
+from lakehouse_api.uploads.stored_upload import (
     IDEMPOTENCY_LABEL,
     StoredUpload,
     idempotency_key_hash,
     idempotent_upload_id,
     new_upload_id,
-    object_location,
-    run_manifest,
+    run_for,
 )
 
+from lakehouse.storage.layout import upload_location
 from lakehouse.storage.s3 import S3Location
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -28,12 +28,12 @@ def test_upload_ids_are_dns_labels_and_idempotent_ones_are_stable() -> None:
 
 
 def test_object_key_layout() -> None:
-    location = object_location("uploads", "orders", "up-1", "o.csv", dt.date(2025, 3, 4))
+    location = upload_location("uploads", "orders", "up-1", "o.csv", dt.date(2025, 3, 4))
 
     assert location.uri == "s3://uploads/orders/2025-03-04/up-1/o.csv"
 
 
-def test_run_manifest_carries_the_measured_file_and_labels() -> None:
+def test_the_run_carries_the_measured_file_and_labels() -> None:
     upload = StoredUpload(
         upload_id="up-abc",
         dataset="orders",
@@ -46,12 +46,12 @@ def test_run_manifest_carries_the_measured_file_and_labels() -> None:
         idempotency_key_hash="f" * 64,
     )
 
-    manifest = run_manifest(upload)
+    run = run_for(upload)
 
-    assert manifest["metadata"]["name"] == "up-abc"
-    assert manifest["metadata"]["labels"][IDEMPOTENCY_LABEL] == "f" * 63
-    assert manifest["metadata"]["labels"]["lakehouse.dev/dataset"] == "orders"
-    assert manifest["spec"] == {
+    assert run["metadata"]["name"] == "up-abc"
+    assert run["metadata"]["labels"][IDEMPOTENCY_LABEL] == "f" * 63
+    assert run["metadata"]["labels"]["lakehouse.dev/dataset"] == "orders"
+    assert run["spec"] == {
         "uploadId": "up-abc",
         "dataset": "orders",
         "source": {

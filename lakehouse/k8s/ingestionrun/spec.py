@@ -1,0 +1,74 @@
+"""What a run asks for: the spec's fields, their rules, and the one builder of an IngestionRun body."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from lakehouse.formats import SourceFormat
+from lakehouse.k8s.ingestionrun import API_VERSION, KIND
+from lakehouse.k8s.model import K8sModel
+
+# A dataset name is also an Iceberg identifier and a path segment of every object key.
+DATASET_NAME_PATTERN = r"^[a-z_][a-z0-9_]*$"
+DATASET_NAME_MAX_LENGTH = 63
+# The upload id names the run, so it is a Kubernetes object name (RFC 1123 label).
+UPLOAD_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+UPLOAD_ID_MAX_LENGTH = 63
+SOURCE_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
+
+
+class IngestEngineName(StrEnum):
+    BUILTIN = "builtin"  # Python/Arrow inside the operator
+    NIFI = "nifi"  # the NiFi flow, driven over REST
+
+
+class TransformEngineName(StrEnum):
+    ARROW = "arrow"  # PyIceberg/Arrow inside the operator
+    SPARK = "spark"  # bronze_transform.py: a SparkApplication, or spark-submit locally
+
+
+class Source(K8sModel):
+    uri: str = Field(pattern=SOURCE_URI_PATTERN, max_length=1024)
+    format: SourceFormat
+    size_bytes: int | None = Field(default=None, ge=0, alias="sizeBytes")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    filename: str | None = Field(default=None, max_length=255)
+
+
+class Engines(K8sModel):
+    ingest: IngestEngineName | None = None
+    transform: TransformEngineName | None = None
+
+
+class Target(K8sModel):
+    namespace: str | None = Field(default=None, pattern=DATASET_NAME_PATTERN)
+    table: str | None = Field(default=None, pattern=DATASET_NAME_PATTERN)
+
+
+class IngestionRunSpec(K8sModel):
+    upload_id: str = Field(pattern=UPLOAD_ID_PATTERN, max_length=UPLOAD_ID_MAX_LENGTH, alias="uploadId")
+    dataset: str = Field(pattern=DATASET_NAME_PATTERN, max_length=DATASET_NAME_MAX_LENGTH)
+    source: Source
+    engines: Engines | None = None
+    target: Target | None = None
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> IngestionRunSpec:
+        return cls.model_validate(body["spec"])
+
+
+def is_dataset_name(value: str) -> bool:
+    return len(value) <= DATASET_NAME_MAX_LENGTH and re.fullmatch(DATASET_NAME_PATTERN, value) is not None
+
+
+def ingestion_run(spec: IngestionRunSpec, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The IngestionRun to create: named after its upload, so a retry collides (409) instead of
+    starting a second run."""
+    metadata: dict[str, Any] = {"name": spec.upload_id}
+    if labels:
+        metadata["labels"] = dict(labels)
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec.to_k8s()}

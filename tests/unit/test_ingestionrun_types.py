@@ -1,0 +1,117 @@
+"""The IngestionRun facts live in lakehouse.k8s.ingestionrun; the CRD, the chart's values schema and
+the NiFi flow spell some of them again in their own languages, and are held equal to it here."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from lakehouse.formats import SourceFormat
+from lakehouse.k8s.ingestionrun import GROUP, KIND, PLURAL, VERSION
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.spec import (
+    DATASET_NAME_MAX_LENGTH,
+    DATASET_NAME_PATTERN,
+    SOURCE_URI_PATTERN,
+    UPLOAD_ID_MAX_LENGTH,
+    UPLOAD_ID_PATTERN,
+    IngestEngineName,
+    TransformEngineName,
+    is_dataset_name,
+)
+from lakehouse.nifi.deploy import FlowDefinition
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CRD = yaml.safe_load((REPO_ROOT / "charts/lakehouse/crds/lakehouse.dev_ingestionruns.yaml").read_text())
+(CRD_VERSION,) = CRD["spec"]["versions"]
+SPEC = CRD_VERSION["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+STATUS = CRD_VERSION["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+# Names the rule must accept and refuse; "_staging" was once dropped by NiFi alone.
+DATASET_NAMES = ["orders", "_staging", "a" * 63, "a" * 64, "Orders", "1x", "", "x-y", "a b", "ü"]
+
+
+def values(enum: type) -> list[str]:
+    return [member.value for member in enum]
+
+
+def test_names() -> None:
+    assert CRD["metadata"]["name"] == f"{PLURAL}.{GROUP}"
+    assert (CRD["spec"]["group"], CRD_VERSION["name"]) == (GROUP, VERSION)
+    assert (CRD["spec"]["names"]["plural"], CRD["spec"]["names"]["kind"]) == (PLURAL, KIND)
+
+
+def test_enums() -> None:
+    assert STATUS["phase"]["enum"] == values(Phase)
+    assert SPEC["engines"]["properties"]["ingest"]["enum"] == values(IngestEngineName)
+    assert SPEC["engines"]["properties"]["transform"]["enum"] == values(TransformEngineName)
+    assert SPEC["source"]["properties"]["format"]["enum"] == values(SourceFormat)
+    assert STATUS["engines"]["properties"]["ingest"]["enum"] == values(IngestEngineName)
+    assert STATUS["engines"]["properties"]["transform"]["enum"] == values(TransformEngineName)
+
+
+def test_patterns() -> None:
+    assert (SPEC["dataset"]["pattern"], SPEC["dataset"]["maxLength"]) == (DATASET_NAME_PATTERN, DATASET_NAME_MAX_LENGTH)
+    assert (SPEC["uploadId"]["pattern"], SPEC["uploadId"]["maxLength"]) == (UPLOAD_ID_PATTERN, UPLOAD_ID_MAX_LENGTH)
+    assert SPEC["source"]["properties"]["uri"]["pattern"] == SOURCE_URI_PATTERN
+    for field in ("namespace", "table"):
+        assert SPEC["target"]["properties"][field]["pattern"] == DATASET_NAME_PATTERN
+
+
+def test_chart_values_offer_the_engines() -> None:
+    schema = json.loads((REPO_ROOT / "charts/lakehouse/values.schema.json").read_text())
+    operator = schema["properties"]["operator"]["properties"]
+    assert operator["ingestEngine"]["enum"] == values(IngestEngineName)
+    assert operator["transformEngine"]["enum"] == values(TransformEngineName)
+
+
+def _nifi_checks() -> dict[str, str]:
+    for processor in FlowDefinition.load().content["flowContents"]["processors"]:
+        if "dataset is an identifier" in processor["properties"]:
+            return processor["properties"]
+    raise AssertionError("the flow no longer checks its attributes")
+
+
+def _nifi_regex(expression: str) -> str:
+    match = re.fullmatch(r"\$\{[\w.]+:matches\('(.*)'\)\}", expression)
+    assert match, expression
+    return match.group(1)  # NiFi's matches() is a full match
+
+
+@pytest.mark.parametrize("name", DATASET_NAMES)
+def test_nifi_accepts_exactly_the_dataset_names_the_crd_does(name: str) -> None:
+    nifi = re.fullmatch(_nifi_regex(_nifi_checks()["dataset is an identifier"]), name) is not None
+    assert nifi == is_dataset_name(name)
+
+
+def test_nifi_knows_the_formats() -> None:
+    regex = _nifi_regex(_nifi_checks()["format is known"])
+    assert {f for f in values(SourceFormat) if re.fullmatch(regex, f)} == set(values(SourceFormat))
+    assert re.fullmatch(regex, "xlsx") is None
+
+
+def _crd_value(schema: dict[str, Any], value: Any) -> bool:
+    pattern = re.compile(schema["pattern"])
+    return len(value) <= schema.get("maxLength", len(value)) and pattern.search(value) is not None
+
+
+@pytest.mark.parametrize("name", DATASET_NAMES)
+def test_the_crd_rule_is_the_python_rule(name: str) -> None:
+    assert _crd_value(SPEC["dataset"], name) == is_dataset_name(name)
+
+
+def test_the_shared_types_need_only_pydantic() -> None:
+    """Airflow imports these in its own environment, which has pydantic and none of the platform's pins."""
+    code = (
+        "import sys; import lakehouse.k8s.ingestionrun.status, lakehouse.k8s.ingestionrun.spec; "
+        "heavy = {'pyarrow', 'kubernetes', 'boto3', 'kopf', 'pyiceberg', 'pyspark'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO_ROOT)
+    assert out.stdout.strip() == "[]"
