@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import requests
+from _common import wait_for_run, write_results
 from kubernetes import client, config
 from lakehouse_cli.multipart import MultipartUpload
 
 from lakehouse.devtools.sample_data import orders
+from lakehouse.k8s.ingestionrun.phase import Phase
 
-RESULTS = Path(__file__).parent / "results" / "cluster_paths.json"
-GROUP, VERSION, PLURAL = "lakehouse.dev", "v1alpha1", "ingestionruns"
 PATHS = {"spark": "SparkApplication pods", "arrow": "fast path (operator pod)"}
 
 
@@ -58,15 +55,8 @@ def phase_seconds(status: dict[str, Any]) -> dict[str, float]:
 def end_to_end(api: client.CustomObjectsApi, namespace: str, data: bytes, engine: str) -> dict[str, Any]:
     started = time.perf_counter()
     name = upload(data, engine)
-    deadline = time.monotonic() + 1200
-    while time.monotonic() < deadline:
-        status = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name).get("status") or {}
-        if status.get("phase") == "Succeeded":
-            return {"seconds": round(time.perf_counter() - started, 2), "phases": phase_seconds(status)}
-        if status.get("phase") == "Failed":
-            raise RuntimeError(f"{engine} run {name} failed: {status.get('conditions')}")
-        time.sleep(0.1)
-    raise TimeoutError(f"{engine} run {name} not Succeeded after 1200s")
+    status = wait_for_run(api, namespace, name, {Phase.SUCCEEDED}, timeout=1200, poll=0.1)
+    return {"seconds": round(time.perf_counter() - started, 2), "phases": phase_seconds(status)}
 
 
 def main() -> None:
@@ -91,20 +81,7 @@ def main() -> None:
                 "median_seconds": round(statistics.median(seconds), 2), "runs": runs,
             })  # fmt: skip
             print(f"{rows:>8} rows  {PATHS[engine]:<28} median {statistics.median(seconds):7.2f} s  {seconds}")
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "what": __doc__.splitlines()[0],
-                "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"written to {RESULTS}")
+    write_results("cluster_paths", __doc__.splitlines()[0], results)
 
 
 if __name__ == "__main__":

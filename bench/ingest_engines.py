@@ -12,23 +12,26 @@ bench/results/ingest_engines.json. Needs the local stack with NiFi: `make up NIF
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
 
+from _common import wait_for_run, write_results
 from kubernetes import client, config
 
 from lakehouse.devtools.sample_data import orders
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.spec import IngestionRunSpec, ingestion_run
 from lakehouse.settings import PlatformSettings
+from lakehouse.storage.layout import upload_location
 
-RESULTS = Path(__file__).parent / "results" / "ingest_engines.json"
-GROUP, VERSION, PLURAL = "lakehouse.dev", "v1alpha1", "ingestionruns"
-PAST_INGEST = {"RawReady", "Transforming", "Succeeded"}
+PAST_INGEST = {Phase.RAW_READY, Phase.TRANSFORMING, Phase.SUCCEEDED}
 
 
 def nifi_rss_mib() -> float | None:
@@ -43,31 +46,21 @@ def nifi_rss_mib() -> float | None:
 
 def ingest_seconds(api: client.CustomObjectsApi, s3, namespace: str, data: bytes, engine: str) -> float:
     upload_id = f"bench-{uuid.uuid4().hex[:12]}"
-    key = f"orders/{time.strftime('%Y-%m-%d')}/{upload_id}/orders.csv"
-    s3.put_object(Bucket="uploads", Key=key, Body=data)
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "IngestionRun",
-        "metadata": {"name": upload_id},
-        "spec": {
+    location = upload_location("uploads", "orders", upload_id, "orders.csv", dt.date.today())
+    s3.put_object(Bucket=location.bucket, Key=location.key, Body=data)
+    spec = IngestionRunSpec.model_validate(
+        {
             "uploadId": upload_id,
             "dataset": "orders",
-            "source": {"uri": f"s3://uploads/{key}", "format": "csv", "sizeBytes": len(data)},
+            "source": {"uri": location.uri, "format": "csv", "sizeBytes": len(data)},
             "engines": {"ingest": engine},
             "target": {"namespace": "bench", "table": "orders_engines"},
-        },
-    }
+        }
+    )
     started = time.perf_counter()
-    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        status = api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, upload_id).get("status") or {}
-        if status.get("phase") in PAST_INGEST:
-            return time.perf_counter() - started
-        if status.get("phase") == "Failed":
-            raise RuntimeError(f"{engine} run {upload_id} failed: {status.get('message')}")
-        time.sleep(0.02)
-    raise TimeoutError(f"{engine} run {upload_id} did not reach RawReady in 600s")
+    api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, ingestion_run(spec))
+    wait_for_run(api, namespace, upload_id, PAST_INGEST, timeout=600, poll=0.02)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -96,15 +89,12 @@ def main() -> None:
         entry["nifi_over_builtin"] = round(entry["nifi"]["median_s"] / entry["builtin"]["median_s"], 2)
         results.append(entry)
         print(json.dumps(entry))
-    report = {
-        "benchmark": "ingest stage, IngestionRun created -> RawReady, built-in vs NiFi engine",
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "nifi_rss_mib": {"before": rss_before, "after": nifi_rss_mib()},
-        "results": results,
-    }
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    write_results(
+        "ingest_engines",
+        "ingest stage, IngestionRun created -> RawReady, built-in vs NiFi engine",
+        results,
+        nifi_rss_mib={"before": rss_before, "after": nifi_rss_mib()},
+    )
 
 
 if __name__ == "__main__":

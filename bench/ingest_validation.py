@@ -14,8 +14,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
-import platform
 import re
 import subprocess
 import sys
@@ -24,12 +22,13 @@ import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from _common import write_results
+
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.readers import read_source
 from lakehouse.ingest.validation import validate
 
-RESULTS = Path(__file__).parent / "results" / "ingest_validation.json"
 ORDERS = ContractRegistry.default().get("orders")
 
 
@@ -136,19 +135,7 @@ def main() -> None:
         print(
             f"{r['engine']:<10}{r['rows']:>10}{r['seconds']:>10}{r['rows_per_second']:>12}{r['peak_rss_growth_mib']:>10}"
         )
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "ingest_validation",
-                "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
-    print(f"written to {RESULTS}")
+    write_results("ingest_validation", "ingest validation: the seed's row-by-row baseline vs Arrow", results)
 
 
 if __name__ == "__main__":

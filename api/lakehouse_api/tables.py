@@ -17,7 +17,7 @@ from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, RESTErr
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
 from pyiceberg.table import Table
 
-from lakehouse.bronze.writer import RUN_ID_PROPERTY
+from lakehouse.bronze.writer import RUN_ID_PROPERTY, UPLOAD_ID_PROPERTY
 from lakehouse_api.backends import Backends
 from lakehouse_api.problems import ProblemError
 from lakehouse_api.schemas.tables import ColumnPublic, RowsPublic, SnapshotPublic, TablePublic, TableRef
@@ -104,7 +104,8 @@ def _snapshot_public(snapshot: Any) -> SnapshotPublic:
         operation=str(summary.operation.value) if summary else None,
         added_records=_int(summary["added-records"]) if summary else None,
         total_records=_int(summary["total-records"]) if summary else None,
-        upload_id=summary[RUN_ID_PROPERTY] if summary else None,
+        run_id=summary.additional_properties.get(RUN_ID_PROPERTY) if summary else None,
+        upload_id=summary.additional_properties.get(UPLOAD_ID_PROPERTY) if summary else None,
     )
 
 

@@ -5,23 +5,28 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse_operator.engines.base import RunRejectedError
 from lakehouse_operator.settings import OperatorSettings
 
 
-def choose_ingest_engine(spec: dict[str, Any], settings: OperatorSettings, available: Collection[str]) -> str:
+def choose_ingest_engine(
+    spec: dict[str, Any], settings: OperatorSettings, available: Collection[IngestEngineName]
+) -> IngestEngineName:
     engine = (spec.get("engines") or {}).get("ingest") or settings.default_ingest_engine
-    return _available(engine, "ingest", available)
+    return IngestEngineName(_available(engine, "ingest", available))
 
 
-def choose_transform_engine(spec: dict[str, Any], settings: OperatorSettings, available: Collection[str]) -> str:
+def choose_transform_engine(
+    spec: dict[str, Any], settings: OperatorSettings, available: Collection[TransformEngineName]
+) -> TransformEngineName:
     chosen = (spec.get("engines") or {}).get("transform")
     if chosen:
-        return _available(chosen, "transform", available)
+        return TransformEngineName(_available(chosen, "transform", available))
     size = (spec.get("source") or {}).get("sizeBytes") or 0
-    if size > settings.spark_threshold_bytes and "spark" in available:
-        return "spark"
-    return _available(settings.default_transform_engine, "transform", available)
+    if size > settings.spark_threshold_bytes and TransformEngineName.SPARK in available:
+        return TransformEngineName.SPARK
+    return TransformEngineName(_available(settings.default_transform_engine, "transform", available))
 
 
 def _available(engine: str, stage: str, available: Collection[str]) -> str:

@@ -11,6 +11,7 @@ from lakehouse.catalog.connect import rest_catalog
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.db.metadata import MetadataStore
 from lakehouse.events import KafkaEventPublisher
+from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import IngestEngine, TransformEngine
@@ -56,21 +57,25 @@ class Runtime:
         return StatusWriter()
 
     @cached_property
-    def ingest_engines(self) -> dict[str, IngestEngine]:
-        engines: dict[str, IngestEngine] = {
-            "builtin": BuiltinIngestEngine(self.s3, self.settings.raw_bucket, self.settings.quarantine_bucket),
+    def ingest_engines(self) -> dict[IngestEngineName, IngestEngine]:
+        engines: dict[IngestEngineName, IngestEngine] = {
+            IngestEngineName.BUILTIN: BuiltinIngestEngine(
+                self.s3, self.settings.raw_bucket, self.settings.quarantine_bucket
+            ),
         }
         nifi = NiFiSettings()
         if nifi.enabled:  # LAKEHOUSE_NIFI_API_URL and LAKEHOUSE_NIFI_LISTEN_URL set
-            engines["nifi"] = NiFiIngestEngine(
+            engines[IngestEngineName.NIFI] = NiFiIngestEngine(
                 nifi, self.platform.s3, self.s3, self.settings.raw_bucket, self.settings.quarantine_bucket
             )
         return engines
 
     @cached_property
-    def transform_engines(self) -> dict[str, TransformEngine]:
-        engines: dict[str, TransformEngine] = {"arrow": ArrowTransformEngine(self.s3, lambda: self.catalog)}
+    def transform_engines(self) -> dict[TransformEngineName, TransformEngine]:
+        engines: dict[TransformEngineName, TransformEngine] = {
+            TransformEngineName.ARROW: ArrowTransformEngine(self.s3, lambda: self.catalog)
+        }
         spark = SparkSettings()
         if spark.enabled:  # LAKEHOUSE_SPARK_ENABLED: once registered, large files go to Spark
-            engines["spark"] = SparkTransformEngine(spark, self.platform, lambda: self.catalog)
+            engines[TransformEngineName.SPARK] = SparkTransformEngine(spark, self.platform, lambda: self.catalog)
         return engines

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 
 
 class OperatorSettings(BaseSettings):
@@ -14,8 +14,10 @@ class OperatorSettings(BaseSettings):
     namespace: str = Field(default="lakehouse", alias="LAKEHOUSE_NAMESPACE")
     raw_bucket: str = Field(default="raw", alias="LAKEHOUSE_RAW_BUCKET")
     quarantine_bucket: str = Field(default="quarantine", alias="LAKEHOUSE_QUARANTINE_BUCKET")
-    default_ingest_engine: Literal["builtin", "nifi"] = Field(default="builtin", alias="LAKEHOUSE_INGEST_ENGINE")
-    default_transform_engine: Literal["arrow", "spark"] = Field(default="arrow", alias="LAKEHOUSE_TRANSFORM_ENGINE")
+    default_ingest_engine: IngestEngineName = Field(default=IngestEngineName.BUILTIN, alias="LAKEHOUSE_INGEST_ENGINE")
+    default_transform_engine: TransformEngineName = Field(
+        default=TransformEngineName.ARROW, alias="LAKEHOUSE_TRANSFORM_ENGINE"
+    )
     # Files above this size go to Spark when the run does not choose (and Spark is available).
     spark_threshold_bytes: int = Field(default=256 * 1024 * 1024, alias="LAKEHOUSE_SPARK_THRESHOLD_BYTES")
     max_attempts: int = Field(default=5, ge=1, alias="LAKEHOUSE_MAX_ATTEMPTS")

@@ -86,7 +86,8 @@ def test_upload_becomes_bronze_rows_readable_through_the_api(http: httpx.Client,
     assert "order_id" in [c["name"] for c in table["columns"]]
     assert table["partitioning"] == ["month(order_date)"]
     ours = next(s for s in table["snapshots"] if s["snapshotId"] == upload["snapshotId"])
-    assert (ours["uploadId"], ours["addedRecords"], ours["totalRecords"]) == (upload_id, 36, table["rowCount"])
+    assert (ours["runId"], ours["uploadId"]) == (upload_id, upload_id)  # the API names the run after its upload
+    assert (ours["addedRecords"], ours["totalRecords"]) == (36, table["rowCount"])
 
 
 @pytest.mark.parametrize("fmt", ["json", "parquet"])

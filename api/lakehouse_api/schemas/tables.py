@@ -34,7 +34,8 @@ class SnapshotPublic(CamelModel):
     operation: str | None
     added_records: int | None
     total_records: int | None
-    upload_id: str | None = Field(description="The upload whose run committed this snapshot, when recorded.")
+    run_id: str | None = Field(description="The IngestionRun that committed this snapshot, when recorded.")
+    upload_id: str | None = Field(description="The upload that run ingested, when recorded.")
 
 
 class TablePublic(CamelModel):
