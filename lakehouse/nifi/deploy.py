@@ -1,11 +1,15 @@
-"""Deploying the ingest flow to a NiFi over its REST API, idempotently.
+"""Deploying the ingest flow to a NiFi over its REST API, idempotently and without waiting.
 
-`FlowDeployer.ensure_running()` makes sure that, under the root process group:
+`FlowDeployer.step()` takes one step towards this state under the root process group, and says
+whether it is reached:
 - the parameter context named after the flow exists with this operator's values,
 - a process group of that name holds this version of the flow definition (imported if missing,
   replaced through a replace request if an older version is there, so queued FlowFiles survive),
 - its controller services are enabled and the group is RUNNING, with no invalid processor.
-A lock and a short cache make many runs that start together deploy once.
+NiFi's asynchronous requests (parameter updates, replacements) and components that are still
+validating or starting make a step answer `FlowPending`: the caller asks again after its delay
+instead of sleeping. Each step reads NiFi's state again, so a restarted caller picks up where NiFi
+is. One thread steps at a time and a short cache makes many runs that start together deploy once.
 """
 
 from __future__ import annotations
@@ -82,6 +86,29 @@ def deployed_version(comments: str | None) -> str | None:
     return match.group(1) if match else None
 
 
+@dataclass(frozen=True)
+class FlowRunning:
+    group_id: str
+
+
+@dataclass(frozen=True)
+class FlowPending:
+    """NiFi is not there yet (or another thread is deploying); call `step` again after `delay` seconds."""
+
+    message: str
+    delay: float = 0.5
+
+
+@dataclass(frozen=True)
+class _Request:
+    """An asynchronous update request NiFi is working on."""
+
+    path: str
+    doing: str  # for messages: "updating the flow's parameters"
+    since: float
+    deploys: bool = False  # a new version of the flow once it is done
+
+
 class FlowDeployer:
     def __init__(
         self,
@@ -99,6 +126,8 @@ class FlowDeployer:
         self._lock = threading.Lock()
         self._checked_at: float | None = None
         self._group_id: str | None = None
+        self._request: _Request | None = None
+        self._starting_since: float | None = None  # since when the group's components keep it from starting
         self._client_id = f"lakehouse-operator-{uuid.uuid4()}"
         self.deploy_count = 0  # imports and replacements made by this deployer
 
@@ -106,43 +135,46 @@ class FlowDeployer:
     def flow_name(self) -> str:
         return self._definition.name
 
-    def ensure_running(self, wait_seconds: float | None = None) -> str | None:
-        """The running group's id; deploys or updates the flow when needed. With `wait_seconds`, gives up
-        (None) when another thread holds the deployment that long, so a slow NiFi never ties up every
-        worker of the operator."""
-        if not self._lock.acquire(timeout=-1 if wait_seconds is None else wait_seconds):
-            return None
+    def step(self) -> FlowRunning | FlowPending:
+        """The running group, or one step on towards it. Never waits for NiFi to finish something, nor for
+        another thread: a slow NiFi never ties up the operator's workers."""
+        group_id, checked_at = self._group_id, self._checked_at
+        if group_id and checked_at is not None and time.monotonic() - checked_at < self._recheck_seconds:
+            return FlowRunning(group_id)
+        if not self._lock.acquire(blocking=False):
+            return FlowPending("another run is deploying the NiFi flow", delay=1)
         try:
-            fresh = self._checked_at is not None and time.monotonic() - self._checked_at < self._recheck_seconds
-            if fresh and self._group_id:
-                return self._group_id
-            self._group_id = self._ensure()
-            self._checked_at = time.monotonic()
-            return self._group_id
+            try:
+                state = self._step()
+            except Exception:
+                self._request, self._starting_since = None, None  # the next step reads NiFi afresh
+                raise
+            if isinstance(state, FlowRunning):
+                self._group_id, self._checked_at = state.group_id, time.monotonic()
+            return state
         finally:
             self._lock.release()
 
     def forget(self) -> None:
         """Check NiFi again on the next call (after an error talking to it)."""
-        with self._lock:
-            self._checked_at = None
+        self._checked_at = None
 
-    def _ensure(self) -> str:
+    def _step(self) -> FlowRunning | FlowPending:
+        if self._request is not None and (pending := self._follow(self._request)) is not None:
+            return pending
+        if (pending := self._ensure_parameter_context()) is not None:
+            return pending
         name = self._definition.name
-        self._ensure_parameter_context()
         snapshot = self._definition.snapshot(self._parameters)
         group = self._find_group(name)
         if group is None:
-            created = self._client.upload_flow("root", name, snapshot, self._client_id)
-            group_id = created["id"]
+            group = self._client.upload_flow("root", name, snapshot, self._client_id)
             self.deploy_count += 1
-        else:
-            group_id = group["id"]
-            if deployed_version(group["component"].get("comments")) != self._definition.version:
-                self._replace(group, snapshot)
-                self.deploy_count += 1
-        self._start(group_id)
-        return group_id
+        elif deployed_version(group["component"].get("comments")) != self._definition.version and (
+            pending := self._replace(group, snapshot)
+        ):
+            return pending
+        return self._start(group["id"])
 
     def _find_group(self, name: str) -> dict[str, Any] | None:
         groups = self._client.get("/process-groups/root/process-groups")["processGroups"]
@@ -151,7 +183,7 @@ class FlowDeployer:
             raise NiFiFlowError(f"NiFi has {len(matches)} process groups named {name!r}; remove all but one")
         return matches[0] if matches else None
 
-    def _ensure_parameter_context(self) -> None:
+    def _ensure_parameter_context(self) -> FlowPending | None:
         name = self._definition.name
         wanted = {
             parameter["name"]: parameter
@@ -178,12 +210,12 @@ class FlowDeployer:
                     "component": {"name": name, "description": "Set by the lakehouse operator", "parameters": entries},
                 },
             )
-            return
+            return None
         current = {
             entry["parameter"]["name"]: entry["parameter"].get("value") for entry in context["component"]["parameters"]
         }
         if all(current.get(key) == p["value"] for key, p in wanted.items()):
-            return
+            return None
         request = self._client.post(
             f"/parameter-contexts/{context['id']}/update-requests",
             {
@@ -192,9 +224,10 @@ class FlowDeployer:
                 "component": {"id": context["id"], "name": name, "parameters": entries},
             },
         )["request"]
-        self._finish_request(f"/parameter-contexts/{context['id']}/update-requests/{request['requestId']}", request)
+        path = f"/parameter-contexts/{context['id']}/update-requests/{request['requestId']}"
+        return self._submitted(_Request(path, "updating the flow's parameters", time.monotonic()), request)
 
-    def _replace(self, group: dict[str, Any], snapshot: dict[str, Any]) -> None:
+    def _replace(self, group: dict[str, Any], snapshot: dict[str, Any]) -> FlowPending | None:
         request = self._client.post(
             f"/process-groups/{group['id']}/replace-requests",
             {
@@ -202,47 +235,44 @@ class FlowDeployer:
                 "versionedFlowSnapshot": snapshot,
             },
         )["request"]
-        self._finish_request(f"/process-groups/replace-requests/{request['requestId']}", request)
+        path = f"/process-groups/replace-requests/{request['requestId']}"
+        doing = f"replacing the flow with version {self._definition.version}"
+        return self._submitted(_Request(path, doing, time.monotonic(), deploys=True), request)
 
-    def _finish_request(self, path: str, request: dict[str, Any]) -> None:
-        """Polls an asynchronous update request to its end, then deletes it (NiFi keeps them otherwise)."""
-        deadline = time.monotonic() + self._request_timeout
-        try:
-            while not request.get("complete"):
-                if time.monotonic() > deadline:
-                    raise NiFiFlowError(f"NiFi did not finish {path} in {self._request_timeout:.0f}s")
-                time.sleep(0.5)
-                request = self._client.get(path)["request"]
-            if request.get("failureReason"):
-                raise NiFiFlowError(f"NiFi could not update the flow: {request['failureReason']}")
-        finally:
-            with contextlib.suppress(NiFiApiError):  # already gone
-                self._client.delete(path)
+    def _submitted(self, pending: _Request, request: dict[str, Any]) -> FlowPending | None:
+        """Follows a request NiFi just accepted; it may be complete already."""
+        self._request = pending
+        if request.get("complete"):
+            self._finish(pending, request.get("failureReason"))
+            return None
+        return FlowPending(f"NiFi is {pending.doing}")
 
-    def _start(self, group_id: str) -> None:
-        self._check_valid(group_id)
-        self._client.put(f"/flow/process-groups/{group_id}/controller-services", {"id": group_id, "state": "ENABLED"})
-        # Right after an import or a replacement, components may still be starting or stopping: NiFi
-        # answers 409 until they settle.
-        deadline = time.monotonic() + self._request_timeout
-        while True:
-            try:
-                self._client.put(f"/flow/process-groups/{group_id}", {"id": group_id, "state": "RUNNING"})
-                return
-            except NiFiApiError as error:
-                if error.status != 409 or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+    def _follow(self, pending: _Request) -> FlowPending | None:
+        """None once the request is done; NiFi's failure, or a request that takes too long, raise."""
+        request = self._client.get(pending.path)["request"]
+        if request.get("complete"):
+            self._finish(pending, request.get("failureReason"))
+            return None
+        if time.monotonic() - pending.since > self._request_timeout:
+            self._finish(pending, f"not finished after {self._request_timeout:.0f}s")
+        return FlowPending(f"NiFi is {pending.doing} ({request.get('percentCompleted', 0)}% done)")
 
-    def _check_valid(self, group_id: str) -> None:
-        deadline = time.monotonic() + self._request_timeout
-        while True:
-            processors = [
-                p["component"] for p in self._client.get(f"/process-groups/{group_id}/processors")["processors"]
-            ]
-            if all(p.get("validationStatus") != "VALIDATING" for p in processors) or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+    def _finish(self, pending: _Request, failure: str | None) -> None:
+        """Deletes the request (NiFi keeps them otherwise), then raises its failure, if any."""
+        self._request = None
+        with contextlib.suppress(NiFiApiError):  # already gone
+            self._client.delete(pending.path)
+        if failure:
+            raise NiFiFlowError(f"NiFi could not finish {pending.doing}: {failure}")
+        if pending.deploys:
+            self.deploy_count += 1
+
+    def _start(self, group_id: str) -> FlowRunning | FlowPending:
+        since = self._starting_since = self._starting_since or time.monotonic()
+        settled = time.monotonic() - since > self._request_timeout
+        processors = [p["component"] for p in self._client.get(f"/process-groups/{group_id}/processors")["processors"]]
+        if any(p.get("validationStatus") == "VALIDATING" for p in processors) and not settled:
+            return FlowPending("NiFi is validating the flow's processors")
         invalid = [
             f"{p['name']}: {'; '.join(p.get('validationErrors') or [])}"
             for p in processors
@@ -250,3 +280,14 @@ class FlowDeployer:
         ]
         if invalid:
             raise NiFiFlowError(f"the {self._definition.name} flow has invalid processors: {' | '.join(invalid)}")
+        self._client.put(f"/flow/process-groups/{group_id}/controller-services", {"id": group_id, "state": "ENABLED"})
+        try:
+            self._client.put(f"/flow/process-groups/{group_id}", {"id": group_id, "state": "RUNNING"})
+        except NiFiApiError as error:
+            # Right after an import or a replacement, components may still be starting or stopping: NiFi
+            # answers 409 until they settle.
+            if error.status != 409 or settled:
+                raise
+            return FlowPending("NiFi's components are still starting or stopping")
+        self._starting_since = None
+        return FlowRunning(group_id)

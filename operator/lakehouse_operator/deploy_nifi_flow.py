@@ -9,12 +9,24 @@ process group's id. Useful in a Helm post-install hook or to check a NiFi from a
 from __future__ import annotations
 
 import sys
+import time
 
 from lakehouse.nifi.client import NiFiApiError, NiFiUnavailableError
-from lakehouse.nifi.deploy import NiFiFlowError
+from lakehouse.nifi.deploy import FlowDeployer, FlowPending, NiFiFlowError
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
 from lakehouse_operator.settings import OperatorSettings
+
+
+def deploy(deployer: FlowDeployer, timeout: float = 600) -> str:
+    """The running group's id, after as many deployment steps as NiFi needs. A command's loop: the
+    operator's handlers take one step per call instead."""
+    deadline = time.monotonic() + timeout
+    while isinstance(state := deployer.step(), FlowPending):
+        if time.monotonic() > deadline:
+            raise NiFiFlowError(f"the flow is not running after {timeout:.0f}s: {state.message}")
+        time.sleep(state.delay)
+    return state.group_id
 
 
 def main() -> int:
@@ -28,7 +40,7 @@ def main() -> int:
         settings, platform.s3, platform.s3.client(), operator.raw_bucket, operator.quarantine_bucket
     )
     try:
-        group = engine.deployer.ensure_running()
+        group = deploy(engine.deployer)
     except (NiFiUnavailableError, NiFiApiError, NiFiFlowError) as error:
         print(f"deploy failed: {error}", file=sys.stderr)
         return 1

@@ -17,7 +17,9 @@ from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import IngestEngine, TransformEngine
 from lakehouse_operator.engines.builtin import BuiltinIngestEngine
 from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
-from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
+from lakehouse_operator.engines.spark import SparkSettings
+from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
+from lakehouse_operator.engines.spark_submit import SparkSubmitEngine
 from lakehouse_operator.records import RunRecords
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import StatusWriter
@@ -77,5 +79,9 @@ class Runtime:
         }
         spark = SparkSettings()
         if spark.enabled:  # LAKEHOUSE_SPARK_ENABLED: once registered, large files go to Spark
-            engines[TransformEngineName.SPARK] = SparkTransformEngine(spark, self.platform, lambda: self.catalog)
+            engines[TransformEngineName.SPARK] = (
+                SparkSubmitEngine(spark)
+                if spark.mode == "local"
+                else SparkApplicationEngine(spark, self.platform, lambda: self.catalog)
+            )
         return engines

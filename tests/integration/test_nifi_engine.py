@@ -18,6 +18,7 @@ import pytest
 import requests
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from lakehouse_operator.deploy_nifi_flow import deploy
 from lakehouse_operator.engines.base import RunContext
 from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings, manifest_location
 from pyiceberg.catalog import Catalog
@@ -306,7 +307,7 @@ def test_nifi_drops_assignments_without_the_operators_token(operator: OperatorPr
     settings = NiFiSettings()
     platform = PlatformSettings()
     engine = NiFiIngestEngine(settings, platform.s3, s3, "raw", "quarantine")
-    engine.deployer.ensure_running()
+    deploy(engine.deployer)
     up = upload(s3, orders(10).csv_bytes(), "orders", "csv")
     run = RunContext(
         name=up.upload_id, namespace="none", upload_id=up.upload_id, dataset="orders",

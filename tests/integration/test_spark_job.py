@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 import pytest
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, TransformOutcome
-from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
+from lakehouse_operator.engines.spark import SparkSettings
+from lakehouse_operator.engines.spark_submit import SparkSubmitEngine
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
@@ -34,8 +35,8 @@ from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.db.metadata import MetadataStore, WorkflowRow
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import IngestPaths, IngestReport, ingest_upload
-from lakehouse.settings import PlatformSettings
 from lakehouse.storage.s3 import S3Location, read_parquet
+from tests.utils.engines import transform_until_done
 from tests.utils.runs import Upload, upload
 
 pytestmark = pytest.mark.integration
@@ -43,6 +44,7 @@ ORDERS: DatasetContract = ContractRegistry.default().get("orders")
 REPOSITORY = Path(__file__).resolve().parents[2]
 PROCESSING_DATE = dt.date(2025, 7, 1)
 INGEST_TIMESTAMP = dt.datetime(2025, 7, 1, 9, 30, 15, 250000)
+JOB_SECONDS = 480
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +58,11 @@ def spark_jars() -> str:
 
 
 @pytest.fixture(scope="module")
-def spark_engine(spark_jars: str, catalog: Catalog) -> SparkTransformEngine:
+def spark_engine(spark_jars: str, tmp_path_factory: pytest.TempPathFactory) -> SparkSubmitEngine:
     settings = SparkSettings(LAKEHOUSE_SPARK_MODE="local", SPARK_JARS=spark_jars, LAKEHOUSE_SPARK_MASTER="local[2]",
-                             LAKEHOUSE_SPARK_TIMEOUT_SECONDS=480)  # fmt: skip
-    return SparkTransformEngine(settings, PlatformSettings(), lambda: catalog)
+                             LAKEHOUSE_SPARK_TIMEOUT_SECONDS=JOB_SECONDS,
+                             LAKEHOUSE_SPARK_WORK_DIR=tmp_path_factory.mktemp("spark-submit"))  # fmt: skip
+    return SparkSubmitEngine(settings)
 
 
 @pytest.fixture
@@ -81,7 +84,8 @@ def run_context(up: Upload, target_table: str) -> RunContext:
         name=up.upload_id, namespace="spark-it", upload_id=up.upload_id, dataset="orders", contract=ORDERS,
         source_uri=up.uri, source_format=up.fmt, source_sha256=up.sha256, processing_date=PROCESSING_DATE,
         ingest_timestamp=INGEST_TIMESTAMP, target_table=target_table,
-        owner={"apiVersion": "lakehouse.dev/v1alpha1", "kind": "IngestionRun", "name": up.upload_id, "uid": "none"},
+        owner={"apiVersion": "lakehouse.dev/v1alpha1", "kind": "IngestionRun", "name": up.upload_id,
+               "uid": str(uuid.uuid5(uuid.NAMESPACE_URL, up.upload_id))},
     )  # fmt: skip
 
 
@@ -127,7 +131,7 @@ def transform_job(db: psycopg.Connection, run_id: str) -> tuple[Any, ...]:
 
 
 def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
-    spark_engine: SparkTransformEngine, s3: Any, catalog: Catalog, database_url: str, db: psycopg.Connection,
+    spark_engine: SparkSubmitEngine, s3: Any, catalog: Catalog, database_url: str, db: psycopg.Connection,
     scratch_tables: list[str],
 ) -> None:  # fmt: skip
     sample = orders(400, invalid_every=10)
@@ -137,7 +141,7 @@ def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
     arrow = ArrowTransformEngine(s3, lambda: catalog).transform(run_context(up, arrow_table), paths.raw.uri)
 
     started = time.monotonic()
-    outcome = spark_engine.transform(run_context(up, spark_table), paths.raw.uri)
+    outcome = transform_until_done(spark_engine, run_context(up, spark_table), paths.raw.uri, JOB_SECONDS)
     print(f"spark-submit of {report.result.valid.num_rows} raw rows: {time.monotonic() - started:.1f}s")
 
     assert isinstance(outcome, TransformOutcome)
@@ -159,16 +163,16 @@ def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
     assert checks[("transform.not_null", "customer_id")] == (360, 0)
 
     # The same run again (a retry after a crash): nothing is appended.
-    again = spark_engine.transform(run_context(up, spark_table), paths.raw.uri)
-    assert again.already_committed and again.snapshot_id == outcome.snapshot_id  # type: ignore[union-attr]
-    assert again.rows_written == 360  # type: ignore[union-attr]
+    again = transform_until_done(spark_engine, run_context(up, spark_table), paths.raw.uri, JOB_SECONDS)
+    assert again.already_committed and again.snapshot_id == outcome.snapshot_id
+    assert again.rows_written == 360
     reloaded = catalog.load_table(spark_table)
     assert len(reloaded.snapshots()) == 1
     assert len(table_rows(catalog, spark_table)) == 360
 
 
 def test_spark_checks_an_unvalidated_file_like_the_arrow_engine(
-    spark_engine: SparkTransformEngine, s3: Any, catalog: Catalog, database_url: str, db: psycopg.Connection,
+    spark_engine: SparkSubmitEngine, s3: Any, catalog: Catalog, database_url: str, db: psycopg.Connection,
     scratch_tables: list[str],
 ) -> None:  # fmt: skip
     """A raw file nobody validated (all text, source column names): Spark's checks alone decide."""
@@ -178,10 +182,10 @@ def test_spark_checks_an_unvalidated_file_like_the_arrow_engine(
     spark_table = scratch(scratch_tables, "spark_text")
     run = run_context(up, spark_table)
 
-    outcome = spark_engine.transform(run, up.uri)  # the upload itself as the job's input
+    outcome = transform_until_done(spark_engine, run, up.uri, JOB_SECONDS)  # the upload itself as the job's input
 
     expected = report.result
-    assert outcome.rows_written == expected.valid.num_rows  # type: ignore[union-attr]
+    assert outcome.rows_written == expected.valid.num_rows
     stamp = RunStamp(up.upload_id, PROCESSING_DATE, INGEST_TIMESTAMP)
     arrow_bronze = sorted(to_bronze(ORDERS, expected.valid, stamp).to_pylist(), key=lambda r: r["order_id"])
     assert table_rows(catalog, spark_table) == arrow_bronze
@@ -201,7 +205,7 @@ def test_spark_checks_an_unvalidated_file_like_the_arrow_engine(
 
 
 def test_a_file_without_a_required_column_is_rejected(
-    spark_engine: SparkTransformEngine, s3: Any, database_url: str, scratch_tables: list[str],
+    spark_engine: SparkSubmitEngine, s3: Any, database_url: str, scratch_tables: list[str],
 ) -> None:  # fmt: skip
     buffer = io.BytesIO()
     pq.write_table(pa.table({"order_id": ["1"], "amount": ["2.00"]}), buffer)
@@ -211,5 +215,7 @@ def test_a_file_without_a_required_column_is_rejected(
                     source_uri=up.uri, source_format="parquet", phase="Transforming")
     )  # fmt: skip
     with pytest.raises(RunRejectedError, match="lacks required column") as error:
-        spark_engine.transform(run_context(up, scratch(scratch_tables, "spark_missing")), up.uri)
+        transform_until_done(
+            spark_engine, run_context(up, scratch(scratch_tables, "spark_missing")), up.uri, JOB_SECONDS
+        )
     assert error.value.reason == "SparkJobRejected"

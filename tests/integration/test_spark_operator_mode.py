@@ -20,8 +20,9 @@ import yaml
 from kubernetes import client
 from lakehouse_operator.context import run_context
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
-from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
+from lakehouse_operator.engines.spark import SparkSettings
 from lakehouse_operator.engines.spark_manifest import GROUP, PLURAL, RUN_UID_LABEL, VERSION, application_name
+from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 from pyiceberg.catalog import Catalog
 from pyiceberg.schema import Schema
 from pyiceberg.types import LongType, NestedField
@@ -58,12 +59,12 @@ def spark_crd() -> None:
 
 
 @pytest.fixture(scope="module")
-def engine(spark_crd: None, kube_api: client.ApiClient, catalog: Catalog) -> SparkTransformEngine:
+def engine(spark_crd: None, kube_api: client.ApiClient, catalog: Catalog) -> SparkApplicationEngine:
     stack_env("ICEBERG_CATALOG_URI", "ICEBERG_WAREHOUSE", "S3_ENDPOINT_URL", "AWS_SECRET_ACCESS_KEY", "DATABASE_URL")
     settings = SparkSettings(
         LAKEHOUSE_SPARK_MODE="operator", LAKEHOUSE_SPARK_IMAGE=IMAGE, LAKEHOUSE_SPARK_POLL_SECONDS=1
     )
-    return SparkTransformEngine(
+    return SparkApplicationEngine(
         settings, PlatformSettings(), lambda: catalog, lambda: client.CustomObjectsApi(kube_api)
     )
 
@@ -102,7 +103,7 @@ def set_state(api: client.CustomObjectsApi, run: RunContext, state: str, error: 
 
 
 def test_creates_one_owned_application_and_follows_it_to_completion(
-    engine: SparkTransformEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi,
+    engine: SparkApplicationEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi,
     catalog: Catalog,
 ) -> None:  # fmt: skip
     table_name = f"bronze_it.spark_op_{uuid.uuid4().hex[:8]}"
@@ -172,7 +173,7 @@ def test_creates_one_owned_application_and_follows_it_to_completion(
     ],
 )
 def test_failed_application_rejects_the_run_with_the_drivers_message(
-    engine: SparkTransformEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi,
+    engine: SparkApplicationEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi,
     state: str, error: str,
 ) -> None:  # fmt: skip
     run = new_run()
@@ -187,10 +188,10 @@ def test_failed_application_rejects_the_run_with_the_drivers_message(
 
 
 def test_an_application_that_never_finishes_times_out_and_is_deleted(
-    engine: SparkTransformEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi,
+    engine: SparkApplicationEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi,
     kube_api: client.ApiClient, catalog: Catalog,
 ) -> None:  # fmt: skip
-    impatient = SparkTransformEngine(
+    impatient = SparkApplicationEngine(
         SparkSettings(LAKEHOUSE_SPARK_MODE="operator", LAKEHOUSE_SPARK_IMAGE=IMAGE, LAKEHOUSE_SPARK_TIMEOUT_SECONDS=1),
         PlatformSettings(), lambda: catalog, lambda: client.CustomObjectsApi(kube_api),
     )  # fmt: skip
@@ -209,7 +210,7 @@ def test_an_application_that_never_finishes_times_out_and_is_deleted(
 
 
 def test_server_accepts_the_manifest_with_strict_field_validation(
-    engine: SparkTransformEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi
+    engine: SparkApplicationEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi
 ) -> None:
     """A dry run with fieldValidation=Strict: the API server prunes nothing and rejects nothing."""
     run = new_run()

@@ -18,8 +18,6 @@ from lakehouse_operator.engines.base import RunContext, RunRejectedError, Transf
 
 
 class ArrowTransformEngine(TransformEngine):
-    name = "arrow"
-
     def __init__(self, s3: Any, catalog: Callable[[], Catalog]) -> None:
         self._s3 = s3
         self._catalog = catalog

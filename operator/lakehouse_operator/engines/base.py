@@ -71,7 +71,7 @@ class RunRejectedError(Exception):
 
 
 class IngestEngine(abc.ABC):
-    name: str
+    """An ingest engine; the Runtime registers each under its IngestEngineName."""
 
     @abc.abstractmethod
     def ingest(self, run: RunContext) -> IngestOutcome | StillRunning:
@@ -80,7 +80,7 @@ class IngestEngine(abc.ABC):
 
 
 class TransformEngine(abc.ABC):
-    name: str
+    """A transform engine; the Runtime registers each under its TransformEngineName."""
 
     @abc.abstractmethod
     def transform(self, run: RunContext, raw_uri: str) -> TransformOutcome | StillRunning:

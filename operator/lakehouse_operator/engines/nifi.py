@@ -1,9 +1,9 @@
 """Ingest with Apache NiFi: the operator hands each run to the lakehouse-ingest flow and watches S3.
 
-Trigger: deploy the flow if missing or outdated (lakehouse.nifi.deploy), then POST the run's
-assignment to the flow's ListenHTTP: ids, format and presigned URLs for the upload (GET) and for the
-raw, quarantine and manifest objects (PUT). NiFi never holds S3 credentials, and the flow drops
-assignments whose URLs are not on the configured S3 endpoint.
+Trigger: deploy the flow if missing or outdated (lakehouse.nifi.deploy, one step per call, StillRunning
+while NiFi works), then POST the run's assignment to the flow's ListenHTTP: ids, format and presigned
+URLs for the upload (GET) and for the raw, quarantine and manifest objects (PUT). NiFi never holds S3
+credentials, and the flow drops assignments whose URLs are not on the configured S3 endpoint.
 
 Wait: the run is done when its manifest (`<raw bucket>/_nifi/<dataset>/<date>/<upload>.json`) and every
 object it names exist. The manifest carries NiFi's counts and data-quality checks, or the reason the
@@ -36,7 +36,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR
 from lakehouse.ingest.builtin import IngestPaths
 from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
-from lakehouse.nifi.deploy import DEFAULT_FLOW, FlowDefinition, FlowDeployer
+from lakehouse.nifi.deploy import DEFAULT_FLOW, FlowDefinition, FlowDeployer, FlowPending
 from lakehouse.nifi.manifest import StepManifest
 from lakehouse.settings import S3Settings
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location, delete_object, head_object, read_object
@@ -84,8 +84,6 @@ def manifest_location(raw_bucket: str, run: RunContext) -> S3Location:
 
 
 class NiFiIngestEngine(IngestEngine):
-    name = "nifi"
-
     def __init__(
         self, settings: NiFiSettings, s3_settings: S3Settings, s3: Any, raw_bucket: str, quarantine_bucket: str
     ) -> None:
@@ -185,8 +183,9 @@ class NiFiIngestEngine(IngestEngine):
     def _hand_over(self, run: RunContext) -> StillRunning:
         first_try = self._handed_over_or_now(run)
         try:
-            if not self.deployer.ensure_running(wait_seconds=10):
-                return StillRunning("another run is deploying the NiFi flow", delay=1)
+            flow = self.deployer.step()
+            if isinstance(flow, FlowPending):  # deploying: each call takes one step, none waits
+                return StillRunning(flow.message, delay=flow.delay)
             # Outputs of an earlier run of the same name (deleted and created again) must not be taken
             # for this run's: they go before NiFi writes new ones.
             self._remove_stale_outputs(run)

@@ -12,8 +12,9 @@ import jsonschema
 import pytest
 import yaml
 from lakehouse_operator.engines.base import RunContext
-from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
+from lakehouse_operator.engines.spark import SparkSettings
 from lakehouse_operator.engines.spark_manifest import application_name, label_value
+from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.settings import CatalogSettings, PlatformSettings, S3Settings
@@ -56,9 +57,9 @@ def run(name: str = "orders-20250701-abc123") -> RunContext:
     )  # fmt: skip
 
 
-def engine(**settings: Any) -> SparkTransformEngine:
+def engine(**settings: Any) -> SparkApplicationEngine:
     values = {"LAKEHOUSE_SPARK_IMAGE": "registry.example/lakehouse-spark:0.1.0", **settings}
-    return SparkTransformEngine(SparkSettings(**values), platform(), catalog=lambda: None)  # type: ignore[arg-type,return-value]
+    return SparkApplicationEngine(SparkSettings(**values), platform(), catalog=lambda: None)  # type: ignore[arg-type,return-value]
 
 
 @cache
