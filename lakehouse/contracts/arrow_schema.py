@@ -37,12 +37,6 @@ BRONZE_EXTRA_FIELDS: tuple[pa.Field, ...] = (
     pa.field("updated_at", TIMESTAMP, nullable=False),
     pa.field("upload_id", pa.string(), nullable=False),
 )
-_TRANSFORMS = {
-    "identity": "IdentityTransform",
-    "year": "YearTransform",
-    "month": "MonthTransform",
-    "day": "DayTransform",
-}
 
 
 def arrow_type(column: Column) -> pa.DataType:

@@ -56,7 +56,6 @@ from lakehouse_operator.engines.spark_manifest import (
 
 log = logging.getLogger(__name__)
 REPOSITORY = Path(__file__).resolve().parents[3]
-RUNNING_STATES = {"", "NEW", "SUBMITTED", "RUNNING", "PENDING_RERUN", "INVALIDATING", "SUCCEEDING", "FAILING"}
 FAILED_STATES = {"FAILED", "SUBMISSION_FAILED"}
 EXIT_REJECTED = 2  # spark/bronze_transform.py: the data or the contract is wrong, retrying cannot help
 
@@ -264,13 +263,13 @@ class SparkTransformEngine(TransformEngine):
             f"SparkApplication {name} is {phase or 'NEW'} ({age:.0f}s)", delay=self._settings.poll_seconds
         )
 
-    def _outcome(self, run: RunContext, already_committed: bool = False) -> TransformOutcome:
+    def _outcome(self, run: RunContext) -> TransformOutcome:
         table = self._catalog().load_table(run.target_table)
         snapshot_id = find_run_snapshot(table, run.name)
         snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else None
         summary = snapshot.summary if snapshot else None
         added = summary.additional_properties.get("added-records", 0) if summary else 0
-        return TransformOutcome(".".join(table.name()), snapshot_id, int(added), already_committed)
+        return TransformOutcome(".".join(table.name()), snapshot_id, int(added))
 
     # local mode
 
@@ -317,9 +316,7 @@ class SparkTransformEngine(TransformEngine):
                 ) from None
         result = _last_json(stdout)
         if process.returncode == 0 and "table" in result:
-            return TransformOutcome(
-                result["table"], result["snapshot_id"], result["rows_written"], result["already_committed"]
-            )
+            return TransformOutcome(result["table"], result["snapshot_id"], result["rows_written"])
         message = result.get("error") or _tail(stderr)
         if process.returncode == EXIT_REJECTED:
             raise RunRejectedError("SparkJobRejected", message)
