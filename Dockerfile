@@ -9,7 +9,8 @@
 # python3 on PATH; nothing here depends on where.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# The project wheel, and the locked requirements minus pyspark (only the Spark job image needs it).
+# The project wheel, and its locked requirements: no dev group, no extras (pyspark is the `spark` extra, which only
+# the Spark job image installs).
 FROM ${BASE_IMAGE} AS wheel
 # Unset unless the builder passes its CA bundle (devstack/images.sh does, for TLS-intercepting networks).
 ARG SSL_CERT_FILE
@@ -23,8 +24,7 @@ RUN . devstack/versions.env \
 # README.md is the wheel's long description only: an empty one keeps doc edits from rebuilding images.
 COPY pyproject.toml uv.lock ./
 RUN touch README.md
-RUN /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/locked.txt \
- && grep -v '^pyspark==' /tmp/locked.txt > /requirements.txt
+RUN /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes -o /requirements.txt
 COPY lakehouse lakehouse
 COPY operator operator
 COPY api api
