@@ -1,4 +1,4 @@
-"""The Spark bronze job (spark/bronze_transform.py) in local mode against the real stack.
+"""The Spark bronze job (lakehouse/jobs/bronze_transform.py) in local mode against the real stack.
 
 The Arrow engine is the reference: for the same input the Spark job must give the same bronze
 table (schema, partitioning, rows), the same quarantine and the same data-quality counts, and a

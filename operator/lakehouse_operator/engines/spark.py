@@ -1,4 +1,4 @@
-"""Transform with Spark (spark/bronze_transform.py), for files too large for the Arrow engine.
+"""Transform with Spark (lakehouse/jobs/bronze_transform.py), for files too large for the Arrow engine.
 
 Two modes (LAKEHOUSE_SPARK_MODE):
 - `operator`: one SparkApplication per run, named after the run and owned by it, for the Spark
@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -55,9 +56,10 @@ from lakehouse_operator.engines.spark_manifest import (
 )
 
 log = logging.getLogger(__name__)
-REPOSITORY = Path(__file__).resolve().parents[3]
+# The job ships in the package; spark-submit takes it as a file (importlib.resources.as_file).
+JOB_FILE = resources.files("lakehouse.jobs") / "bronze_transform.py"
 FAILED_STATES = {"FAILED", "SUBMISSION_FAILED"}
-EXIT_REJECTED = 2  # spark/bronze_transform.py: the data or the contract is wrong, retrying cannot help
+EXIT_REJECTED = 2  # lakehouse/jobs/bronze_transform.py: the data or the contract is wrong, retrying cannot help
 
 
 class SparkSettings(BaseSettings):
@@ -114,7 +116,7 @@ class SparkSettings(BaseSettings):
     spark_submit: str | None = Field(default=None, alias="LAKEHOUSE_SPARK_SUBMIT")  # default: pyspark's
     master: str = Field(default="local[*]", alias="LAKEHOUSE_SPARK_MASTER")
     jars: str = Field(default="", alias="SPARK_JARS")  # comma-separated: `devstack/spark.sh env`
-    job_file: Path = Field(default=REPOSITORY / "spark" / "bronze_transform.py", alias="LAKEHOUSE_SPARK_JOB_FILE")
+    job_file: Path | None = Field(default=None, alias="LAKEHOUSE_SPARK_JOB_FILE")  # None: JOB_FILE
 
 
 def _installed_spark_version() -> str | None:
@@ -273,7 +275,7 @@ class SparkTransformEngine(TransformEngine):
 
     # local mode
 
-    def local_command(self, run: RunContext, raw_uri: str) -> list[str]:
+    def local_command(self, run: RunContext, raw_uri: str, job_file: Path) -> list[str]:
         s = self._settings
         jars = [jar for jar in s.jars.split(",") if jar]
         if not jars:
@@ -288,12 +290,15 @@ class SparkTransformEngine(TransformEngine):
             "--conf", "spark.ui.enabled=false",
             # One JVM in local mode: the class path is enough, --jars would copy 370 MB per run.
             "--conf", f"spark.driver.extraClassPath={':'.join(jars)}",
-            str(s.job_file),
+            str(job_file),
             *self.arguments(run, raw_uri),
         ]  # fmt: skip
 
     def _run_local(self, run: RunContext, raw_uri: str) -> TransformOutcome:
-        command = self.local_command(run, raw_uri)
+        with resources.as_file(self._settings.job_file or JOB_FILE) as job_file:
+            return self._submit(run, self.local_command(run, raw_uri, job_file))
+
+    def _submit(self, run: RunContext, command: list[str]) -> TransformOutcome:
         env = {
             **os.environ,
             "SPARK_HOME": os.environ.get("SPARK_HOME") or str(_spark_home()),
