@@ -9,7 +9,8 @@
 # python3 on PATH; nothing here depends on where.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
-# The project wheel, and the locked requirements minus pyspark (only the Spark job image needs it).
+# The project wheel, and its locked requirements: no dev group, no extras (pyspark is the `spark` extra, which only
+# the Spark job image installs).
 FROM ${BASE_IMAGE} AS wheel
 # Unset unless the builder passes its CA bundle (devstack/images.sh does, for TLS-intercepting networks).
 ARG SSL_CERT_FILE
@@ -23,21 +24,16 @@ RUN . devstack/versions.env \
 # README.md is the wheel's long description only: an empty one keeps doc edits from rebuilding images.
 COPY pyproject.toml uv.lock ./
 RUN touch README.md
-RUN /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/locked.txt \
- && grep -v '^pyspark==' /tmp/locked.txt > /requirements.txt
+RUN /opt/uv/bin/uv export --frozen --no-dev --no-emit-project --no-hashes -o /requirements.txt
 COPY lakehouse lakehouse
 COPY operator operator
 COPY api api
-# What the wheel force-includes from outside the packages (pyproject.toml).
-COPY spark/templates spark/templates
-COPY nifi/flows nifi/flows
 RUN /opt/uv/bin/uv build --wheel --no-cache -o /dist
 
 FROM ${BASE_IMAGE}
 ARG SSL_CERT_FILE
 ENV VIRTUAL_ENV=/opt/lakehouse/venv \
     PATH=/opt/lakehouse/venv/bin:$PATH \
-    LAKEHOUSE_CONTRACTS_DIR=/opt/lakehouse/contracts \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 # uv comes from the wheel stage for the two installs only. The dependencies get their own layer, so a
@@ -54,6 +50,5 @@ RUN --mount=type=bind,from=wheel,source=/opt/uv,target=/opt/uv \
     /opt/uv/bin/uv pip install --python "$VIRTUAL_ENV/bin/python" --no-cache --compile-bytecode --no-deps \
       /tmp/dist/*.whl \
  && useradd --system --uid 10001 --gid 0 --home-dir /nonexistent --shell /usr/sbin/nologin lakehouse
-COPY contracts /opt/lakehouse/contracts
 USER 10001
 CMD ["python", "-m", "lakehouse_operator"]

@@ -36,7 +36,7 @@ logs: ## last lines of every log (make logs SERVICE=kafka to follow one)
 env: ## export lines for the running stack: eval "$$(make -s env)"
 	@$(STACK) env
 
-migrate: ## apply sql/ migrations to the local platform database
+migrate: ## apply the migrations (lakehouse/db/migrations/) to the local platform database
 	@devstack/migrate.sh
 
 demo: up ## run the main job end to end (NIFI=1: through NiFi; CLUSTER=1: through the pods and Spark)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Jars of the Spark bronze-transform job (spark/bronze_transform.py), from Maven Central
+# Jars of the Spark bronze-transform job (lakehouse/jobs/bronze_transform.py), from Maven Central
 # (devstack/spark/pom.xml): Iceberg's Spark runtime + AWS bundle (tables through the REST catalog,
 # S3FileIO) and hadoop-aws (S3A, for the raw and quarantine Parquet files). pyspark (uv.lock) brings
 # Spark itself and spark-submit; nothing runs as a service.

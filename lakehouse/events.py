@@ -19,6 +19,7 @@ FILE_UPLOADED = "file-uploaded"
 RAW_DATA_READY = "raw-data-ready"
 BRONZE_LAYER_COMPLETE = "bronze-layer-complete"
 INGESTION_FAILED = "ingestion-failed"
+# Every topic the platform publishes to; the local stack creates these (devstack/services/kafka.sh).
 TOPICS = (FILE_UPLOADED, RAW_DATA_READY, BRONZE_LAYER_COMPLETE, INGESTION_FAILED)
 
 EVENT_TYPE_PREFIX = "dev.lakehouse.ingestion."

@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 from kubernetes import client, config
+from psycopg.conninfo import make_conninfo
 from pyiceberg.catalog import Catalog
 
 from lakehouse.catalog.connect import rest_catalog
@@ -53,6 +54,20 @@ def database_url() -> str:
 def db(database_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         yield conn
+
+
+@pytest.fixture
+def scratch_database_url() -> Iterator[str]:
+    """A fresh, empty database on the stack's server, dropped afterwards."""
+    url = stack_env("DATABASE_URL")["DATABASE_URL"]
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_conninfo(url, dbname=name)
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module")

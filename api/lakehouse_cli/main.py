@@ -7,6 +7,7 @@ or unavailable; 4 gave up waiting.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 import time
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", help="API key (env LAKEHOUSE_API_KEY, config file 'api_key'); prefer the env")
     parser.add_argument("--config", help="config file (env LAKEHOUSE_CONFIG; default ~/.config/lakehouse/config.toml)")
     parser.add_argument("--json", action="store_true", help="print the API's JSON instead of text")
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {importlib.metadata.version('lakehouse-ingest')}"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     upload = commands.add_parser("upload", help="upload a file and create its ingestion run")

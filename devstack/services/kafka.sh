@@ -11,7 +11,6 @@ KAFKA_HOME="$LAKEHOUSE_CACHE_DIR/kafka-$KAFKA_VERSION"
 KAFKA_LIBS="$KAFKA_HOME/libs"
 KAFKA_STATE="$LAKEHOUSE_STATE_DIR/kafka"
 KAFKA_DATA="$KAFKA_STATE/data"
-KAFKA_TOPICS=(file-uploaded raw-data-ready bronze-layer-complete ingestion-failed)
 JAVA="$JAVA17_HOME/bin/java"
 # Short-lived admin tools: small heap, quick JIT, quiet logging.
 TOOL_JVM_OPTS=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Djava.awt.headless=true)
@@ -150,8 +149,17 @@ build_ensure_topics() {
   "$JAVA17_HOME/bin/javac" -nowarn --release 17 -cp "$KAFKA_LIBS/*" -d "$ENSURE_TOPICS_CLASSES" "$ENSURE_TOPICS_SRC"
 }
 
+# KAFKA_TOPICS: the platform's topics, from the list its code publishes to (lakehouse.events.TOPICS).
+read_topics() {
+  local names
+  [[ -x "$REPO_ROOT/.venv/bin/python" ]] || "$DEVSTACK_DIR/python.sh"
+  names="$("$REPO_ROOT/.venv/bin/python" -c 'from lakehouse.events import TOPICS; print(*TOPICS)')"
+  read -ra KAFKA_TOPICS <<<"$names"
+}
+
 create_topics() {
   build_ensure_topics
+  read_topics
   "$JAVA" "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$KAFKA_STATE/log4j2-tools.xml" \
     -cp "$ENSURE_TOPICS_CLASSES:$KAFKA_LIBS/*" EnsureTopics "$LAKEHOUSE_BIND:$KAFKA_PORT" \
     "$KAFKA_TOPIC_PARTITIONS" "$KAFKA_TOPIC_RETENTION_MS" "${KAFKA_TOPICS[@]}" >&2 \

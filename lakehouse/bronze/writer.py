@@ -37,7 +37,6 @@ class AppendResult:
     table: str
     snapshot_id: int | None  # None when the run had no valid rows to append
     rows_written: int
-    already_committed: bool
 
 
 def ensure_table(catalog: Catalog, contract: DatasetContract, identifier: str | None = None) -> Table:
@@ -90,11 +89,11 @@ def append_exactly_once(
     existing = find_run_snapshot(table, run_id)
     if existing is not None:
         log.info("run %s already committed to %s as snapshot %s", run_id, name, existing)
-        return AppendResult(name, existing, _rows_added(table, existing), already_committed=True)
+        return AppendResult(name, existing, _rows_added(table, existing))
     if rows.num_rows == 0:
-        return AppendResult(name, None, 0, already_committed=False)
+        return AppendResult(name, None, 0)
     table.append(rows, snapshot_properties={RUN_ID_PROPERTY: run_id, UPLOAD_ID_PROPERTY: upload_id})
-    return AppendResult(name, find_run_snapshot(table, run_id), rows.num_rows, already_committed=False)
+    return AppendResult(name, find_run_snapshot(table, run_id), rows.num_rows)
 
 
 def _rows_added(table: Table, snapshot_id: int) -> int:

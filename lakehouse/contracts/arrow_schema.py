@@ -29,12 +29,6 @@ _PRIMITIVES: dict[str, pa.DataType] = {
 BRONZE_EXTRA_FIELDS: tuple[pa.Field, ...] = tuple(
     pa.field(name, _PRIMITIVES[type_], nullable=not required) for name, (type_, required) in AUDIT_COLUMNS.items()
 )
-_TRANSFORMS = {
-    "identity": "IdentityTransform",
-    "year": "YearTransform",
-    "month": "MonthTransform",
-    "day": "DayTransform",
-}
 
 
 def arrow_type(column: Column) -> pa.DataType:

@@ -1,9 +1,12 @@
-"""Loading contracts: from the repository's `contracts/` folder or a mounted/read ConfigMap."""
+"""Loading contracts: the ones shipped in the package (`lakehouse/contracts/datasets/`), a folder such as a
+mounted ConfigMap (LAKEHOUSE_CONTRACTS_DIR), or a ConfigMap's data read from the API."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -11,7 +14,8 @@ from pydantic import ValidationError
 
 from lakehouse.contracts.model import DatasetContract
 
-DEFAULT_CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
+# Package data: `lakehouse.contracts` is a namespace package, so the anchor is `lakehouse`.
+DEFAULT_CONTRACTS_DIR: Traversable = resources.files("lakehouse") / "contracts" / "datasets"
 
 
 class UnknownDatasetError(LookupError):
@@ -50,14 +54,15 @@ class ContractRegistry:
         return cls(contracts)
 
     @classmethod
-    def from_directory(cls, directory: Path) -> ContractRegistry:
+    def from_directory(cls, directory: Traversable) -> ContractRegistry:
         # A mounted ConfigMap is a directory too (its keys are files, behind ..data symlinks).
         files = [p for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")]
         return cls.from_texts({p.name: p.read_text(encoding="utf-8") for p in files})
 
     @classmethod
     def default(cls) -> ContractRegistry:
-        return cls.from_directory(Path(os.environ.get("LAKEHOUSE_CONTRACTS_DIR", DEFAULT_CONTRACTS_DIR)))
+        directory = os.environ.get("LAKEHOUSE_CONTRACTS_DIR")
+        return cls.from_directory(Path(directory) if directory else DEFAULT_CONTRACTS_DIR)
 
     def get(self, dataset: str) -> DatasetContract:
         try:

@@ -1,8 +1,11 @@
-"""Apply the ordered SQL migrations in ``sql/`` to the platform database, once each.
+"""Apply the ordered SQL migrations in ``lakehouse/db/migrations/`` to the platform database, once each.
 
 Safe to run any number of times and from several processes at once: an advisory lock
 serialises runners, each file is applied in its own transaction, and a file that was
 edited after it was applied is refused rather than silently skipped.
+
+The migrations are package data, so the installed wheel and the images migrate exactly like the checkout:
+``DATABASE_URL=... python -m lakehouse.db.migrate``.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import argparse
 import hashlib
 import logging
 import os
+import re
 import sys
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import psycopg
 
 log = logging.getLogger("lakehouse.migrate")
 
-DEFAULT_SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+DEFAULT_SQL_DIR: Traversable = resources.files("lakehouse.db") / "migrations"
+_MIGRATION_NAME = re.compile(r"[0-9]{3}_.*\.sql")
 # Any constant works; it only has to be the same for every runner.
 MIGRATION_LOCK_KEY = 0x1A4E_0001
 
@@ -27,7 +34,7 @@ MIGRATION_LOCK_KEY = 0x1A4E_0001
 @dataclass(frozen=True)
 class Migration:
     version: str
-    path: Path
+    path: Traversable
 
     @property
     def sql(self) -> str:
@@ -42,15 +49,16 @@ class MigrationError(RuntimeError):
     pass
 
 
-def discover(sql_dir: Path) -> list[Migration]:
+def discover(sql_dir: Traversable) -> list[Migration]:
     """Files named ``NNN_description.sql``, in version order."""
-    migrations = [Migration(p.stem, p) for p in sorted(sql_dir.glob("[0-9][0-9][0-9]_*.sql"))]
+    files = sorted((p for p in sql_dir.iterdir() if _MIGRATION_NAME.fullmatch(p.name)), key=lambda p: p.name)
+    migrations = [Migration(p.name.removesuffix(".sql"), p) for p in files]
     if not migrations:
         raise MigrationError(f"no migrations found in {sql_dir}")
     return migrations
 
 
-def migrate(database_url: str, sql_dir: Path = DEFAULT_SQL_DIR) -> list[str]:
+def migrate(database_url: str, sql_dir: Traversable = DEFAULT_SQL_DIR) -> list[str]:
     """Apply pending migrations; return the versions applied by this call."""
     applied_now: list[str] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -86,7 +94,7 @@ def migrate(database_url: str, sql_dir: Path = DEFAULT_SQL_DIR) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sql-dir", type=Path, default=DEFAULT_SQL_DIR)
+    parser.add_argument("--sql-dir", type=Path, default=DEFAULT_SQL_DIR, help="default: the packaged migrations")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     database_url = os.environ.get("DATABASE_URL")

@@ -23,22 +23,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from lakehouse.nifi.client import NiFiApiError, NiFiClient
 
-DEFAULT_FLOW = next(
-    (
-        path
-        for path in (
-            Path(__file__).resolve().parent / "flows" / "lakehouse-ingest.json",  # packaged in the wheel
-            Path(__file__).resolve().parents[2] / "nifi" / "flows" / "lakehouse-ingest.json",  # the repository
-        )
-        if path.is_file()
-    ),
-    Path("nifi/flows/lakehouse-ingest.json"),
-)
+DEFAULT_FLOW: Traversable = resources.files("lakehouse.nifi") / "flows" / "lakehouse-ingest.json"
 _VERSION_MARK = re.compile(r"\[lakehouse flow ([0-9a-f]{16})\]")
 
 
@@ -48,14 +39,15 @@ class NiFiFlowError(RuntimeError):
 
 @dataclass(frozen=True)
 class FlowDefinition:
-    """A flow definition as exported by NiFi ("Download flow definition"), versioned in nifi/flows/."""
+    """A flow definition as exported by NiFi ("Download flow definition"), versioned in lakehouse/nifi/flows/."""
 
     content: dict[str, Any]
     version: str  # sha256 prefix of the file: any edit is a new version
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_FLOW) -> FlowDefinition:
-        data = path.read_bytes()
+    def load(cls, path: Traversable | None = None) -> FlowDefinition:
+        """From `path`, or else the flow shipped in this package."""
+        data = (path or DEFAULT_FLOW).read_bytes()
         return cls(json.loads(data), hashlib.sha256(data).hexdigest()[:16])
 
     @property

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 import logging
 
-import kopf
 
-from lakehouse_operator import handlers  # noqa: F401  (registers the handlers)
-from lakehouse_operator.settings import OperatorSettings
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m lakehouse_operator",
+        description="Run the IngestionRun operator (Kopf) for the namespace LAKEHOUSE_NAMESPACE. Its settings, "
+        "endpoints and credentials come from the environment only (LAKEHOUSE_*, S3_*, AWS_*, ICEBERG_*, "
+        "KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL; the chart sets them).",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {importlib.metadata.version('lakehouse-ingest')}"
+    )
+    return parser.parse_args(argv)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parse_args(argv)
+    # Imported after the arguments: --help and --version answer without seconds of imports.
+    import kopf
+
+    from lakehouse_operator import handlers  # noqa: F401  (registers the handlers)
+    from lakehouse_operator.settings import OperatorSettings
+
     settings = OperatorSettings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     liveness = f"http://{settings.listen_host}:{settings.health_port}/healthz" if settings.health_port else None

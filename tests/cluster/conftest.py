@@ -2,33 +2,40 @@
 
 The fixture takes whichever cluster it finds: the stack's one-node cluster (`make up CLUSTER=1`, which
 `make test` starts), or, where Docker exists and no local cluster runs, a kind cluster prepared by
-devstack/kind.sh through pytest-kind. Without either it fails: a suite that skips its cluster tests
-would report green without running a pod.
+devstack/kind.sh (created with the kind CLI when missing, and then deleted afterwards). Without either
+it fails: a suite that skips its cluster tests would report green without running a pod.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
 
-from tests.utils.cluster import Cluster
+from tests.utils.cluster import REPO_ROOT, Cluster
 from tests.utils.stack import stack_env
 
 
 def _kind_cluster() -> Iterator[Cluster]:
-    from pytest_kind import KindCluster  # only where Docker exists
-
-    kind = KindCluster("lakehouse")
-    kind.create()
+    name = "lakehouse"  # devstack/kind.sh loads the images into this cluster's node
+    kubeconfig = Path(os.environ.get("LAKEHOUSE_STATE_DIR", REPO_ROOT / ".state")) / "kind-kubeconfig"
+    kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+    existing = subprocess.run(["kind", "get", "clusters"], check=True, capture_output=True, text=True).stdout
+    created = name not in existing.split()
+    if created:
+        subprocess.run(["kind", "create", "cluster", "--name", name], check=True, timeout=900)
     try:
-        os.environ["KUBECONFIG"] = str(kind.kubeconfig_path)
-        yield Cluster.prepared_by_kind(kind.kubeconfig_path)
+        subprocess.run(["kind", "export", "kubeconfig", "--name", name, "--kubeconfig", kubeconfig], check=True)
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        yield Cluster.prepared_by_kind(kubeconfig)
     finally:
-        kind.delete()
+        if created:
+            subprocess.run(["kind", "delete", "cluster", "--name", name], check=False)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from kubernetes import client
 from pyiceberg.catalog import Catalog
 
 from lakehouse.devtools.sample_data import orders
+from lakehouse.events import TOPICS
 from lakehouse.storage.s3 import S3Location, read_parquet
 from tests.utils.cluster import (
     SPARK_RUN_TIMEOUT,
@@ -32,7 +33,6 @@ from tests.utils.kafka_events import events_for
 from tests.utils.runs import wait_for_phase
 
 pytestmark = pytest.mark.integration
-PIPELINE_TOPICS = ["file-uploaded", "raw-data-ready", "bronze-layer-complete", "ingestion-failed"]
 
 
 def test_platform_and_cluster_pods_run(cluster: Cluster, core: client.CoreV1Api) -> None:
@@ -121,7 +121,7 @@ def test_upload_becomes_bronze_through_spark_application_pods(
     # Quarantine with reasons, events on Kafka, and the PostgreSQL trail.
     quarantined = read_parquet(s3, S3Location.parse(status["quarantinePath"])).to_pylist()
     assert {r["_source_row"] for r in quarantined} == set(sample.rejected)
-    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], run["spec"]["uploadId"], PIPELINE_TOPICS)
+    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], run["spec"]["uploadId"], list(TOPICS))
     assert {e["topic"] for e in events} == {"file-uploaded", "raw-data-ready", "bronze-layer-complete"}
     assert db.execute("SELECT phase, snapshot_id FROM workflow_execution WHERE run_id = %s", (name,)).fetchone() == (
         "Succeeded",

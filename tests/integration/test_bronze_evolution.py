@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from pathlib import Path
 
 import pytest
 from pyiceberg.catalog import Catalog
@@ -19,7 +18,7 @@ from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import ingest_bytes
 
 pytestmark = pytest.mark.integration
-ORDERS_YAML = (Path(DEFAULT_CONTRACTS_DIR) / "orders.yaml").read_text()
+ORDERS_YAML = (DEFAULT_CONTRACTS_DIR / "orders.yaml").read_text()
 # Version 2: a new optional column, daily instead of monthly partitions, sorted by order_id only.
 ORDERS_V2_YAML = (
     ORDERS_YAML.replace("version: 1", "version: 2")

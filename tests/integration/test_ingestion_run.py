@@ -18,13 +18,13 @@ from pyiceberg.expressions import EqualTo
 
 from lakehouse.bronze.writer import RUN_ID_PROPERTY
 from lakehouse.devtools.sample_data import customers_csv, orders
+from lakehouse.events import TOPICS
 from lakehouse.storage.s3 import S3Location, read_parquet
 from tests.utils.kafka_events import events_for
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
 
 pytestmark = pytest.mark.integration
-PIPELINE_TOPICS = ["file-uploaded", "raw-data-ready", "bronze-layer-complete", "ingestion-failed"]
 
 
 def scratch_table(prefix: str) -> dict[str, str]:
@@ -92,7 +92,7 @@ def test_csv_with_good_and_bad_rows_becomes_bronze_with_full_trail(
     assert {r["_upload_id"] for r in quarantined} == {up.upload_id}
 
     # One event per stage on Kafka, keyed by the upload id, as CloudEvents.
-    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], up.upload_id, PIPELINE_TOPICS)
+    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], up.upload_id, list(TOPICS))
     by_topic = {e["topic"]: e for e in events}
     assert set(by_topic) == {"file-uploaded", "raw-data-ready", "bronze-layer-complete"}
     assert len({e["id"] for e in events}) == 3

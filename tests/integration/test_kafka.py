@@ -13,12 +13,12 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
+from lakehouse.events import TOPICS
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PLATFORM_TOPICS = ("file-uploaded", "raw-data-ready", "bronze-layer-complete", "ingestion-failed")
 TIMEOUT_S = 30
 
 Record = tuple[bytes, bytes, list[tuple[str, bytes]]]  # key, value, headers
@@ -84,12 +84,12 @@ def test_platform_topics_have_declared_partitions_and_retention(admin: AdminClie
     retention_ms = declared("KAFKA_TOPIC_RETENTION_MS")
 
     topics = admin.list_topics(timeout=TIMEOUT_S).topics
-    missing = [t for t in PLATFORM_TOPICS if t not in topics]
+    missing = [t for t in TOPICS if t not in topics]
     assert not missing, f"topics missing on the broker: {missing} (does `make up` create them?)"
-    for name in PLATFORM_TOPICS:
+    for name in TOPICS:
         assert len(topics[name].partitions) == partitions, name
 
-    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in PLATFORM_TOPICS]
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in TOPICS]
     for resource, future in admin.describe_configs(resources).items():
         configs = future.result(TIMEOUT_S)
         assert configs["retention.ms"].value == retention_ms, resource.name

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import requests
 
+from lakehouse.nifi.deploy import DEFAULT_FLOW
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
@@ -240,7 +241,7 @@ def test_convert_record_turns_csv_into_json(nifi: NiFi, scratch_group: str) -> N
 
 
 def test_every_processor_type_of_the_ingest_flow_is_loaded(processor_types: set[str]) -> None:
-    flow = json.loads((REPO_ROOT / "nifi" / "flows" / "lakehouse-ingest.json").read_text())
+    flow = json.loads(DEFAULT_FLOW.read_text())
     used = {p["type"].rsplit(".", 1)[-1] for p in flow["flowContents"]["processors"]}
     assert used - processor_types == set()
     assert len(used) >= 7

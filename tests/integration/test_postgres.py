@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
-from lakehouse.db.migrate import DEFAULT_SQL_DIR, MigrationError, migrate
+from lakehouse.db.migrate import DEFAULT_SQL_DIR, MigrationError, discover, migrate
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def scratch_database_url() -> Iterator[str]:
-    """A fresh, empty database on the stack's server, dropped afterwards."""
-    url = stack_env("DATABASE_URL")["DATABASE_URL"]
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(url, dbname=name)
-    finally:
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def test_migrations_apply_once_then_are_a_no_op(scratch_database_url: str) -> None:
     first = migrate(scratch_database_url)
     second = migrate(scratch_database_url)
 
-    assert first == [p.stem for p in sorted(DEFAULT_SQL_DIR.glob("[0-9][0-9][0-9]_*.sql"))]
+    assert first == [m.version for m in discover(DEFAULT_SQL_DIR)]
     assert second == []
     with psycopg.connect(scratch_database_url) as conn:
         tables = {
@@ -47,13 +31,11 @@ def test_migrations_apply_once_then_are_a_no_op(scratch_database_url: str) -> No
 
 def test_edited_migration_is_refused(scratch_database_url: str, tmp_path: Path) -> None:
     migrate(scratch_database_url)
-    edited_dir = tmp_path / "sql"
-    shutil.copytree(DEFAULT_SQL_DIR, edited_dir)
-    first_file = sorted(edited_dir.glob("*.sql"))[0]
-    first_file.write_text(first_file.read_text() + "\n-- edited\n")
+    first, *_ = discover(DEFAULT_SQL_DIR)
+    (tmp_path / first.path.name).write_text(first.sql + "\n-- edited\n")
 
     with pytest.raises(MigrationError, match="changed after it was applied"):
-        migrate(scratch_database_url, edited_dir)
+        migrate(scratch_database_url, tmp_path)
 
 
 def test_metadata_rows_round_trip_and_constraints_hold(scratch_database_url: str) -> None:

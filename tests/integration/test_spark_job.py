@@ -1,4 +1,4 @@
-"""The Spark bronze job (spark/bronze_transform.py) in local mode against the real stack.
+"""The Spark bronze job (lakehouse/jobs/bronze_transform.py) in local mode against the real stack.
 
 The Arrow engine is the reference: for the same input the Spark job must give the same bronze
 table (schema, partitioning, rows), the same quarantine and the same data-quality counts, and a
@@ -34,7 +34,8 @@ from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.db.metadata import MetadataStore, WorkflowRow
 from lakehouse.devtools.sample_data import orders
-from lakehouse.ingest.builtin import IngestPaths, IngestReport, ingest_upload
+from lakehouse.ingest.builtin import IngestReport, ingest_upload
+from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import S3Location, read_parquet
 from tests.utils.engines import transform_until_done
 from tests.utils.runs import Upload, upload
@@ -145,7 +146,7 @@ def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
     print(f"spark-submit of {report.result.valid.num_rows} raw rows: {time.monotonic() - started:.1f}s")
 
     assert isinstance(outcome, TransformOutcome)
-    assert (outcome.table, outcome.rows_written, outcome.already_committed) == (spark_table, 360, False)
+    assert (outcome.table, outcome.rows_written) == (spark_table, 360)
     assert arrow.rows_written == 360
     spark_iceberg, arrow_iceberg = catalog.load_table(spark_table), catalog.load_table(arrow_table)
     assert spark_iceberg.schema().fields == arrow_iceberg.schema().fields
@@ -164,7 +165,7 @@ def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
 
     # The same run again (a retry after a crash): nothing is appended.
     again = transform_until_done(spark_engine, run_context(up, spark_table), paths.raw.uri, JOB_SECONDS)
-    assert again.already_committed and again.snapshot_id == outcome.snapshot_id
+    assert again.snapshot_id == outcome.snapshot_id
     assert again.rows_written == 360
     reloaded = catalog.load_table(spark_table)
     assert len(reloaded.snapshots()) == 1

@@ -74,9 +74,6 @@ class S3StreamWriter:
         finally:
             self._buffer = bytearray()
 
-    async def delete(self) -> None:
-        await run_in_threadpool(self._s3.delete_object, Bucket=self.location.bucket, Key=self.location.key)
-
     async def _send_part(self) -> None:
         part, self._buffer = self._buffer, bytearray()
         # hashlib releases the GIL on large buffers, so hashing in a thread keeps the event loop free.

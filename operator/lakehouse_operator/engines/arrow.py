@@ -36,9 +36,4 @@ class ArrowTransformEngine(TransformEngine):
             )
         except IncompatibleContractError as error:
             raise RunRejectedError("IncompatibleContract", str(error)) from error
-        return TransformOutcome(
-            table=result.table,
-            snapshot_id=result.snapshot_id,
-            rows_written=result.rows_written,
-            already_committed=result.already_committed,
-        )
+        return TransformOutcome(table=result.table, snapshot_id=result.snapshot_id, rows_written=result.rows_written)

@@ -45,7 +45,6 @@ class TransformOutcome:
     table: str
     snapshot_id: int | None
     rows_written: int
-    already_committed: bool
 
 
 @dataclass(frozen=True)

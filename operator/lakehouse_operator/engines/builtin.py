@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse.ingest.builtin import ChecksumMismatchError, IngestPaths, ingest_upload
+from lakehouse.ingest.builtin import ChecksumMismatchError, ingest_upload
 from lakehouse.ingest.readers import UnreadableSourceError
 from lakehouse.ingest.validation import MissingColumnsError
+from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location
 from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError
 

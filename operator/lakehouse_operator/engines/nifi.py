@@ -34,11 +34,11 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR
-from lakehouse.ingest.builtin import IngestPaths
 from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
-from lakehouse.nifi.deploy import DEFAULT_FLOW, FlowDefinition, FlowDeployer, FlowPending
+from lakehouse.nifi.deploy import FlowDefinition, FlowDeployer, FlowPending
 from lakehouse.nifi.manifest import StepManifest
 from lakehouse.settings import S3Settings
+from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location, delete_object, head_object, read_object
 from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError, StillRunning
 
@@ -72,7 +72,7 @@ class NiFiSettings(BaseSettings):
     username: str | None = Field(default=None, alias="LAKEHOUSE_NIFI_USERNAME")
     password: SecretStr | None = Field(default=None, alias="LAKEHOUSE_NIFI_PASSWORD")
     ca_bundle: str | None = Field(default=None, alias="LAKEHOUSE_NIFI_CA_BUNDLE")
-    flow_file: Path = Field(default=DEFAULT_FLOW, alias="LAKEHOUSE_NIFI_FLOW_FILE")
+    flow_file: Path | None = Field(default=None, alias="LAKEHOUSE_NIFI_FLOW_FILE")  # None: the packaged flow
 
     @property
     def enabled(self) -> bool:

@@ -1,4 +1,4 @@
-"""Transform with Spark (spark/bronze_transform.py), for files too large for the Arrow engine.
+"""Transform with Spark (lakehouse/jobs/bronze_transform.py), for files too large for the Arrow engine.
 
 Two engines run the same job with the same arguments, chosen by LAKEHOUSE_SPARK_MODE:
 - `operator` (engines.spark_operator): one SparkApplication per run, named after the run and owned by
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -24,7 +25,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lakehouse_operator.engines.base import RunContext, TransformEngine
 from lakehouse_operator.engines.spark_manifest import job_arguments
 
-REPOSITORY = Path(__file__).resolve().parents[3]
+# The job ships in the package. An installed package is a folder of real files, and spark-submit needs
+# one that lasts as long as the job, which may outlive this operator process.
+JOB_FILE = Path(str(resources.files("lakehouse.jobs") / "bronze_transform.py"))
 
 
 class SparkSettings(BaseSettings):
@@ -81,7 +84,7 @@ class SparkSettings(BaseSettings):
     spark_submit: str | None = Field(default=None, alias="LAKEHOUSE_SPARK_SUBMIT")  # default: pyspark's
     master: str = Field(default="local[*]", alias="LAKEHOUSE_SPARK_MASTER")
     jars: str = Field(default="", alias="SPARK_JARS")  # comma-separated: `devstack/spark.sh env`
-    job_file: Path = Field(default=REPOSITORY / "spark" / "bronze_transform.py", alias="LAKEHOUSE_SPARK_JOB_FILE")
+    job_file: Path | None = Field(default=None, alias="LAKEHOUSE_SPARK_JOB_FILE")  # None: JOB_FILE
     # One directory per run: its process's lock, output and exit status, found again after a restart.
     work_dir: Path = Field(
         default=Path(tempfile.gettempdir()) / "lakehouse-spark-submit", alias="LAKEHOUSE_SPARK_WORK_DIR"

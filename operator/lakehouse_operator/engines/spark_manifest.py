@@ -1,4 +1,4 @@
-"""The SparkApplication of a run's bronze transform, rendered from spark/templates/bronze-transform.yaml.j2.
+"""The SparkApplication of a run's bronze transform, rendered from lakehouse_operator/templates/ (package data).
 
 Pure functions: names, arguments and the manifest follow from their inputs alone, so a retried
 handler renders (and finds) the very same object.
@@ -11,18 +11,13 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import jinja2
 import yaml
 
-TEMPLATE_NAME = "bronze-transform.yaml.j2"
-# Packaged beside this module when the wheel force-includes it, else the repository's spark/templates.
-TEMPLATE_DIRS = (
-    Path(__file__).resolve().parent / "templates",
-    Path(__file__).resolve().parents[3] / "spark" / "templates",
-)
+TEMPLATE = resources.files("lakehouse_operator") / "templates" / "bronze-transform.yaml.j2"
 GROUP, VERSION, PLURAL = "sparkoperator.k8s.io", "v1beta2", "sparkapplications"
 RUN_LABEL = "lakehouse.dev/run"
 RUN_UID_LABEL = "lakehouse.dev/run-uid"
@@ -100,7 +95,7 @@ def job_arguments(
     quarantine_uri: str,
     contracts_dir: str | None = None,
 ) -> list[str]:
-    """spark/bronze_transform.py's arguments: what the run is, never how to reach or log into anything."""
+    """lakehouse/jobs/bronze_transform.py's arguments: what the run is, never how to reach or log into anything."""
     arguments = [
         "--run-id", run_id,
         "--upload-id", upload_id,
@@ -127,13 +122,8 @@ def _env_list(plain: dict[str, str], secrets: dict[str, SecretRef]) -> list[dict
 
 @cache
 def _template() -> jinja2.Template:
-    directory = next((d for d in TEMPLATE_DIRS if (d / TEMPLATE_NAME).is_file()), None)
-    if directory is None:
-        raise FileNotFoundError(f"{TEMPLATE_NAME} not found in {', '.join(map(str, TEMPLATE_DIRS))}")
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined, autoescape=False
-    )
-    return environment.get_template(TEMPLATE_NAME)
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    return environment.from_string(TEMPLATE.read_text(encoding="utf-8"))
 
 
 def render_spark_application(params: SparkApplicationParams) -> dict[str, Any]:

@@ -140,13 +140,13 @@ class SparkApplicationEngine(SparkTransformEngine):
             f"SparkApplication {name} is {phase or 'NEW'} ({age:.0f}s)", delay=self._settings.poll_seconds
         )
 
-    def _outcome(self, run: RunContext, already_committed: bool = False) -> TransformOutcome:
+    def _outcome(self, run: RunContext) -> TransformOutcome:
         table = self._catalog().load_table(run.target_table)
         snapshot_id = find_run_snapshot(table, run.name)
         snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else None
         summary = snapshot.summary if snapshot else None
         added = summary.additional_properties.get("added-records", 0) if summary else 0
-        return TransformOutcome(".".join(table.name()), snapshot_id, int(added), already_committed)
+        return TransformOutcome(".".join(table.name()), snapshot_id, int(added))
 
 
 def _get(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:

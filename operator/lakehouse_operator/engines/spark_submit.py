@@ -24,11 +24,11 @@ from typing import Any
 
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.run_process import Ended, RunProcesses
-from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
+from lakehouse_operator.engines.spark import JOB_FILE, SparkSettings, SparkTransformEngine
 from lakehouse_operator.engines.spark_manifest import application_name
 
 log = logging.getLogger(__name__)
-EXIT_REJECTED = 2  # spark/bronze_transform.py: the data or the contract is wrong, retrying cannot help
+EXIT_REJECTED = 2  # lakehouse/jobs/bronze_transform.py: the data or the contract is wrong, retrying cannot help
 
 
 class SparkJobError(RuntimeError):
@@ -75,7 +75,7 @@ class SparkSubmitEngine(SparkTransformEngine):
             "--conf", "spark.ui.enabled=false",
             # One JVM in local mode: the class path is enough, --jars would copy 370 MB per run.
             "--conf", f"spark.driver.extraClassPath={':'.join(jars)}",
-            str(s.job_file),
+            str(s.job_file or JOB_FILE),
             *self.arguments(run, raw_uri),
         ]  # fmt: skip
 
@@ -92,9 +92,7 @@ class SparkSubmitEngine(SparkTransformEngine):
 def _outcome(ended: Ended) -> TransformOutcome:
     result = _last_json(ended.stdout)
     if ended.exit_status == 0 and "table" in result:
-        return TransformOutcome(
-            result["table"], result["snapshot_id"], result["rows_written"], result["already_committed"]
-        )
+        return TransformOutcome(result["table"], result["snapshot_id"], result["rows_written"])
     message = result.get("error") or _tail(ended.stderr)
     if ended.exit_status == EXIT_REJECTED:
         raise RunRejectedError("SparkJobRejected", message)

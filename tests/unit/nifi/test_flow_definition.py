@@ -1,4 +1,4 @@
-"""nifi/flows/lakehouse-ingest.json: a consistent flow, and what the deployer changes in it."""
+"""lakehouse/nifi/flows/lakehouse-ingest.json: a consistent flow, and what the deployer changes in it."""
 
 from __future__ import annotations
 

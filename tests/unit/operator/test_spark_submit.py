@@ -82,7 +82,7 @@ def test_answers_still_running_until_its_one_process_ends(
     assert all(2.0 <= a.delay <= 15 for a in answers if isinstance(a, StillRunning))
     release.touch()
     outcome = until_done(restarted, context)
-    assert outcome == TransformOutcome("bronze.orders", 42, 7, already_committed=False)
+    assert outcome == TransformOutcome("bronze.orders", 42, 7)
     calls = fake["calls"].read_text().splitlines()
     assert len(calls) == 1
     assert "--run-id orders-20250701-abc123" in calls[0] and "--raw-uri s3://raw/x.parquet" in calls[0]
@@ -110,10 +110,10 @@ def test_a_failed_job_is_retried_with_a_new_process(fake: dict[str, Any], monkey
 
     with pytest.raises(SparkJobError, match=r"exited with status 1: java\.net\.ConnectException"):
         until_done(spark, context)
-    monkeypatch.setenv("FAKE_SPARK_STDOUT", json.dumps(RESULT | {"already_committed": True}))
+    monkeypatch.setenv("FAKE_SPARK_STDOUT", json.dumps(RESULT))
     monkeypatch.setenv("FAKE_SPARK_EXIT", "0")
 
-    assert until_done(spark, context).already_committed  # the handler's retry: a second process
+    assert until_done(spark, context).snapshot_id == RESULT["snapshot_id"]  # the handler's retry: a second process
     assert len(fake["calls"].read_text().splitlines()) == 2
 
 

@@ -6,7 +6,7 @@ contract checks (lakehouse.contracts.spark_rules), writes the same bronze column
 and commits at most once per run: the run id goes into the snapshot summary and a re-run that finds it
 commits nothing. Metrics go to PostgreSQL from this driver process (lakehouse.db.metadata).
 
-    spark-submit --jars "$SPARK_JARS" spark/bronze_transform.py --run-id R --upload-id U --dataset D \
+    spark-submit --jars "$SPARK_JARS" lakehouse/jobs/bronze_transform.py --run-id R --upload-id U --dataset D \
         --raw-uri s3://raw/... --processing-date 2025-06-01 --ingest-timestamp 2025-06-01T10:00:00 \
         --target-table bronze.orders --quarantine-uri s3://quarantine/... [--contracts-dir DIR] [--attempt N]
 
@@ -80,7 +80,7 @@ def parse_args(argv: list[str]) -> JobArgs:
     parser.add_argument("--processing-date", required=True, type=dt.date.fromisoformat)
     parser.add_argument("--ingest-timestamp", required=True, type=_naive_utc, help="ISO 8601, UTC")
     parser.add_argument("--target-table", required=True, help="namespace.table")
-    parser.add_argument("--contracts-dir", type=Path, help="default: LAKEHOUSE_CONTRACTS_DIR or the repository's")
+    parser.add_argument("--contracts-dir", type=Path, help="default: LAKEHOUSE_CONTRACTS_DIR or the packaged ones")
     parser.add_argument("--quarantine-uri", required=True, help="folder (s3://) for the rejected rows")
     parser.add_argument("--attempt", type=int, default=1)
     ns = parser.parse_args(argv)
