@@ -2,11 +2,11 @@
 
     python -m lakehouse.nifi.step --dataset orders --format csv --upload-id <id> --run-uid <uid> [--sha256=<hex>]
 
-stdin is the uploaded file as NiFi fetched it. stdout is a tar with `manifest.json` and, when the file
+stdin is the uploaded file as NiFi fetched it. stdout is a tar with the step result (`manifest.json`) and, when the file
 was readable, `raw.parquet` and (if any row was rejected) `quarantine.parquet`; the flow unpacks it and
 PUTs each entry to its presigned URL. The checks are the built-in engine's own code (ingest_bytes), so
 both engines write the same rows and the same reasons. A file that cannot be ingested still exits 0,
-with the reason in the manifest: the run fails with it instead of waiting for a timeout.
+with the reason in the step result: the run fails with it instead of waiting for a timeout.
 
 No credentials reach this process: it reads stdin and writes stdout only.
 """
@@ -25,13 +25,13 @@ from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.ingest.builtin import ChecksumMismatchError, ingest_bytes
 from lakehouse.ingest.readers import UnreadableSourceError
 from lakehouse.ingest.validation import MissingColumnsError
-from lakehouse.nifi.manifest import (
-    MANIFEST_ENTRY,
+from lakehouse.nifi.step_result import (
     QUARANTINE_ENTRY,
     RAW_ENTRY,
+    RESULT_ENTRY,
     CheckCount,
     StepError,
-    StepManifest,
+    StepResult,
 )
 from lakehouse.storage.s3 import parquet_bytes
 
@@ -59,19 +59,19 @@ def run_step(
         files = ingest_bytes(contract, data, source_format, upload_id, f"upload {upload_id}", sha256)  # type: ignore[arg-type]
     except tuple(_REJECTIONS) as error:
         reason = next(r for kind, r in _REJECTIONS.items() if isinstance(error, kind))
-        manifest = StepManifest(
+        step_result = StepResult(
             upload_id=upload_id,
             run_uid=run_uid,
             dataset=dataset,
             bytes_in=len(data),
             error=StepError(reason=reason, message=str(error)),
         )
-        return {MANIFEST_ENTRY: manifest.to_json()}
+        return {RESULT_ENTRY: step_result.to_json()}
     result = files.report.result
     entries = {RAW_ENTRY: parquet_bytes(files.raw)}
     if files.quarantine is not None:
         entries[QUARANTINE_ENTRY] = parquet_bytes(files.quarantine)
-    manifest = StepManifest(
+    step_result = StepResult(
         upload_id=upload_id,
         run_uid=run_uid,
         dataset=dataset,
@@ -85,7 +85,7 @@ def run_step(
             for c in result.checks
         ],
     )
-    entries[MANIFEST_ENTRY] = manifest.to_json()
+    entries[RESULT_ENTRY] = step_result.to_json()
     return entries
 
 
@@ -102,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
     parser.add_argument("--upload-id", required=True)
-    parser.add_argument("--run-uid", default=None, help="the IngestionRun's uid, copied into the manifest")
+    parser.add_argument("--run-uid", default=None, help="the IngestionRun's uid, copied into the step result")
     parser.add_argument("--sha256", default="", help="expected sha256 of the upload; empty: not checked")
     parser.add_argument("--contracts-dir", type=Path, default=None, help="default: LAKEHOUSE_CONTRACTS_DIR")
     args = parser.parse_args(argv)
@@ -115,14 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             data, args.dataset, args.format, args.upload_id, args.sha256 or None, contracts, args.run_uid
         )
     except Exception as error:  # anything else still ends the run with its reason, not with a timeout
-        manifest = StepManifest(
+        step_result = StepResult(
             upload_id=args.upload_id,
             run_uid=args.run_uid,
             dataset=args.dataset,
             bytes_in=len(data),
             error=StepError(reason="IngestStepError", message=f"{type(error).__name__}: {error}"),
         )
-        entries = {MANIFEST_ENTRY: manifest.to_json()}
+        entries = {RESULT_ENTRY: step_result.to_json()}
         print(f"lakehouse.nifi.step: {type(error).__name__}: {error}", file=sys.stderr)
     write_tar(entries, sys.stdout.buffer)
     sys.stdout.buffer.flush()

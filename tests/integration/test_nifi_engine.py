@@ -20,7 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from lakehouse_operator.deploy_nifi_flow import deploy
 from lakehouse_operator.engines.base import RunContext
-from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings, manifest_location
+from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings, result_location
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import EqualTo
 
@@ -315,7 +315,7 @@ def test_nifi_drops_assignments_without_the_operators_token(operator: OperatorPr
         source_sha256=up.sha256, processing_date=dt.date.today(), ingest_timestamp=dt.datetime(2026, 1, 1),
         target_table="bronze_it.unused", owner={"uid": str(uuid.uuid4())},
     )  # fmt: skip
-    manifest = manifest_location("raw", run)
+    manifest = result_location("raw", run)
 
     def post(assignment: dict[str, Any]) -> None:
         response = requests.post(stack_env("NIFI_LISTEN_URL")["NIFI_LISTEN_URL"], json=assignment, timeout=30)

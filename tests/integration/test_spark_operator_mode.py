@@ -21,7 +21,7 @@ from kubernetes import client
 from lakehouse_operator.context import run_context
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.spark import SparkSettings
-from lakehouse_operator.engines.spark_manifest import GROUP, PLURAL, RUN_UID_LABEL, VERSION, application_name
+from lakehouse_operator.engines.spark_application import GROUP, PLURAL, RUN_UID_LABEL, VERSION, application_name
 from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 from pyiceberg.catalog import Catalog
 from pyiceberg.schema import Schema
@@ -209,12 +209,12 @@ def test_an_application_that_never_finishes_times_out_and_is_deleted(
     assert gone.value.status == 404
 
 
-def test_server_accepts_the_manifest_with_strict_field_validation(
+def test_server_accepts_the_application_with_strict_field_validation(
     engine: SparkApplicationEngine, new_run: Callable[..., RunContext], custom_objects: client.CustomObjectsApi
 ) -> None:
     """A dry run with fieldValidation=Strict: the API server prunes nothing and rejects nothing."""
     run = new_run()
-    manifest = engine.manifest(run, "s3://raw/x.parquet")
+    manifest = engine.application(run, "s3://raw/x.parquet")
     created = custom_objects.create_namespaced_custom_object(
         GROUP, VERSION, run.namespace, PLURAL, manifest, dry_run="All", field_validation="Strict"
     )

@@ -2,11 +2,11 @@
 
 Trigger: deploy the flow if missing or outdated (lakehouse.nifi.deploy, one step per call, StillRunning
 while NiFi works), then POST the run's assignment to the flow's ListenHTTP: ids, format and presigned
-URLs for the upload (GET) and for the raw, quarantine and manifest objects (PUT). NiFi never holds S3
+URLs for the upload (GET) and for the raw, quarantine and result objects (PUT). NiFi never holds S3
 credentials, and the flow drops assignments whose URLs are not on the configured S3 endpoint.
 
-Wait: the run is done when its manifest (`<raw bucket>/_nifi/<dataset>/<date>/<upload>.json`) and every
-object it names exist. The manifest carries NiFi's counts and data-quality checks, or the reason the
+Wait: the run is done when its result (`<raw bucket>/_nifi/<dataset>/<date>/<upload>.json`) and every
+object it names exist. The result carries NiFi's counts and data-quality checks, or the reason the
 file could not be ingested. Each handler call looks once and returns StillRunning, so no handler thread
 waits on NiFi; the hand-off is repeated after an operator restart, which is harmless because the flow
 writes the same keys with the same bytes.
@@ -36,9 +36,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR
 from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
 from lakehouse.nifi.deploy import FlowDefinition, FlowDeployer, FlowPending
-from lakehouse.nifi.manifest import StepManifest
+from lakehouse.nifi.step_result import StepResult
 from lakehouse.settings import S3Settings
-from lakehouse.storage.layout import IngestPaths
+from lakehouse.storage.layout import IngestPaths, nifi_result_location
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location, delete_object, head_object, read_object
 from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError, StillRunning
 
@@ -79,8 +79,8 @@ class NiFiSettings(BaseSettings):
         return bool(self.api_url and self.listen_url and self.listen_token)
 
 
-def manifest_location(raw_bucket: str, run: RunContext) -> S3Location:
-    return S3Location(raw_bucket, f"_nifi/{run.dataset}/{run.processing_date.isoformat()}/{run.upload_id}.json")
+def result_location(raw_bucket: str, run: RunContext) -> S3Location:
+    return nifi_result_location(raw_bucket, run.dataset, run.processing_date, run.upload_id)
 
 
 class NiFiIngestEngine(IngestEngine):
@@ -133,12 +133,12 @@ class NiFiIngestEngine(IngestEngine):
         self._lock = threading.Lock()
 
     def ingest(self, run: RunContext) -> IngestOutcome | StillRunning:
-        manifest = self._read_manifest(run)
-        if manifest is not None:
+        result = self._read_result(run)
+        if result is not None:
             with self._lock:
                 started_at = self._handed_over_at.get(_key(run))
             try:
-                outcome = self._outcome(run, manifest)
+                outcome = self._outcome(run, result)
             except RunRejectedError:
                 self._forget(run)
                 raise
@@ -162,7 +162,7 @@ class NiFiIngestEngine(IngestEngine):
         return StillRunning(f"NiFi is ingesting (handed over {waited:.0f}s ago)", delay=delay)
 
     def assignment(self, run: RunContext) -> dict[str, Any]:
-        manifest = manifest_location(self._raw_bucket, run)
+        result = result_location(self._raw_bucket, run)
         paths = self._paths(run)
         expiry = int(self._settings.timeout_seconds) + 600
         source = S3Location.parse(run.source_uri)
@@ -177,7 +177,7 @@ class NiFiIngestEngine(IngestEngine):
             "sourceUrl": self._presign("get_object", source, expiry),
             "rawUrl": self._presign("put_object", paths.raw, expiry),
             "quarantineUrl": self._presign("put_object", paths.quarantine, expiry),
-            "manifestUrl": self._presign("put_object", manifest, expiry),
+            "manifestUrl": self._presign("put_object", result, expiry),  # the flow names the step result so
         }
 
     def _hand_over(self, run: RunContext) -> StillRunning:
@@ -232,43 +232,43 @@ class NiFiIngestEngine(IngestEngine):
             self._handed_over_at.pop(_key(run), None)
             self._first_tries.pop(_key(run), None)
 
-    def _read_manifest(self, run: RunContext) -> StepManifest | None:
-        """This run's manifest; None while there is none, or only an earlier run's of the same name."""
+    def _read_result(self, run: RunContext) -> StepResult | None:
+        """This run's result; None while there is none, or only an earlier run's of the same name."""
         try:
-            data = read_object(self._s3, manifest_location(self._raw_bucket, run))
+            data = read_object(self._s3, result_location(self._raw_bucket, run))
         except ObjectNotFoundError:
             return None
-        manifest = StepManifest.from_json(data)
-        return manifest if (manifest.upload_id, manifest.run_uid) == (run.upload_id, run.owner["uid"]) else None
+        result = StepResult.from_json(data)
+        return result if (result.upload_id, result.run_uid) == (run.upload_id, run.owner["uid"]) else None
 
     def _remove_stale_outputs(self, run: RunContext) -> None:
         paths = self._paths(run)
-        for location in (manifest_location(self._raw_bucket, run), paths.raw, paths.quarantine):
+        for location in (result_location(self._raw_bucket, run), paths.raw, paths.quarantine):
             delete_object(self._s3, location)
 
-    def _outcome(self, run: RunContext, manifest: StepManifest) -> IngestOutcome | None:
-        """The outcome, or None while an object the manifest names is not written yet."""
-        if manifest.error is not None:
-            raise RunRejectedError(manifest.error.reason, f"NiFi: {manifest.error.message}")
-        if manifest.contract_version != run.contract.version:
+    def _outcome(self, run: RunContext, result: StepResult) -> IngestOutcome | None:
+        """The outcome, or None while an object the result names is not written yet."""
+        if result.error is not None:
+            raise RunRejectedError(result.error.reason, f"NiFi: {result.error.message}")
+        if result.contract_version != run.contract.version:
             raise RunRejectedError(
                 "ContractMismatch",
-                f"NiFi validated with version {manifest.contract_version} of the {run.dataset} contract, the operator "
+                f"NiFi validated with version {result.contract_version} of the {run.dataset} contract, the operator "
                 f"has version {run.contract.version}; give NiFi the same contracts directory, then create a new run",
             )
         paths = self._paths(run)
         raw = paths.raw
-        quarantine = paths.quarantine if manifest.rejected_rows else None
+        quarantine = paths.quarantine if result.rejected_rows else None
         if head_object(self._s3, raw) is None or (quarantine and head_object(self._s3, quarantine) is None):
             return None
         return IngestOutcome(
-            input_rows=manifest.input_rows,
-            valid_rows=manifest.valid_rows,
-            rejected_rows=manifest.rejected_rows,
+            input_rows=result.input_rows,
+            valid_rows=result.valid_rows,
+            rejected_rows=result.rejected_rows,
             raw_uri=raw.uri,
             quarantine_uri=quarantine.uri if quarantine else None,
-            bytes_in=manifest.bytes_in,
-            checks=[check.as_result() for check in manifest.checks],
+            bytes_in=result.bytes_in,
+            checks=[check.as_result() for check in result.checks],
         )
 
     def _paths(self, run: RunContext) -> IngestPaths:

@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse_operator.engines.base import RunContext, TransformEngine
-from lakehouse_operator.engines.spark_manifest import job_arguments
+from lakehouse_operator.engines.spark_application import job_arguments
 
 # The job ships in the package. An installed package is a folder of real files, and spark-submit needs
 # one that lasts as long as the job, which may outlive this operator process.

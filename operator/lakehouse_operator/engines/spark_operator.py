@@ -20,7 +20,7 @@ from lakehouse.catalog.spark import iceberg_spark_conf
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
-from lakehouse_operator.engines.spark_manifest import (
+from lakehouse_operator.engines.spark_application import (
     GROUP,
     PLURAL,
     VERSION,
@@ -47,7 +47,7 @@ class SparkApplicationEngine(SparkTransformEngine):
         self._catalog = catalog
         self._custom_objects = custom_objects
 
-    def manifest(self, run: RunContext, raw_uri: str) -> dict[str, Any]:
+    def application(self, run: RunContext, raw_uri: str) -> dict[str, Any]:
         s = self._settings
         contracts_dir = "/etc/lakehouse/contracts" if s.contracts_configmap else None
         s3, catalog = self._platform.s3, self._platform.catalog
@@ -106,7 +106,9 @@ class SparkApplicationEngine(SparkTransformEngine):
         app = _get(api, run.namespace, name)
         if app is None:
             try:
-                api.create_namespaced_custom_object(GROUP, VERSION, run.namespace, PLURAL, self.manifest(run, raw_uri))
+                api.create_namespaced_custom_object(
+                    GROUP, VERSION, run.namespace, PLURAL, self.application(run, raw_uri)
+                )
                 return StillRunning(f"submitted SparkApplication {name}", delay=self._settings.poll_seconds)
             except ApiException as error:
                 if error.status != 409:  # 409: created by an earlier attempt of this handler

@@ -25,7 +25,7 @@ from typing import Any
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.run_process import Ended, RunProcesses
 from lakehouse_operator.engines.spark import JOB_FILE, SparkSettings, SparkTransformEngine
-from lakehouse_operator.engines.spark_manifest import application_name
+from lakehouse_operator.engines.spark_application import application_name
 
 log = logging.getLogger(__name__)
 EXIT_REJECTED = 2  # lakehouse/jobs/bronze_transform.py: the data or the contract is wrong, retrying cannot help

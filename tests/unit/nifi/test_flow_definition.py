@@ -10,7 +10,7 @@ import pytest
 from lakehouse_operator.engines.nifi import NiFiSettings
 
 from lakehouse.nifi.deploy import DEFAULT_FLOW, FlowDefinition, deployed_version
-from lakehouse.nifi.manifest import MANIFEST_ENTRY, QUARANTINE_ENTRY, RAW_ENTRY, StepManifest
+from lakehouse.nifi.step_result import QUARANTINE_ENTRY, RAW_ENTRY, RESULT_ENTRY, StepResult
 
 DEFINITION = FlowDefinition.load()
 PROCESSORS = {p["identifier"]: p for p in DEFINITION.content["flowContents"]["processors"]}
@@ -56,14 +56,14 @@ def test_connections_join_existing_processors_and_every_relationship_is_handled(
 def test_the_failure_manifest_is_json_the_operator_reads() -> None:
     template = PROCESSORS["describe-failure"]["properties"]["Replacement Value"]
     rendered = re.sub(r"\$\{[^{}]*\}", "x", template)  # every expression yields plain text
-    manifest = StepManifest.from_json(rendered.encode())
+    manifest = StepResult.from_json(rendered.encode())
     assert manifest.error is not None and manifest.error.reason == "NiFiIngestFailed"
 
 
 def test_target_urls_follow_the_step_entry_names() -> None:
     expression = PROCESSORS["choose-target"]["properties"]["target.url"]
     assert f"'{RAW_ENTRY}'" in expression and f"'{QUARANTINE_ENTRY}'" in expression
-    assert PROCESSORS["name-manifest"]["properties"]["filename"] == MANIFEST_ENTRY
+    assert PROCESSORS["name-manifest"]["properties"]["filename"] == RESULT_ENTRY
 
 
 def test_snapshot_carries_the_parameters_and_the_version() -> None:

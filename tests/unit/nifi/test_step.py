@@ -14,8 +14,8 @@ from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR, ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import ingest_bytes
 from lakehouse.nifi.deploy import DEFAULT_FLOW
-from lakehouse.nifi.manifest import MANIFEST_ENTRY, QUARANTINE_ENTRY, RAW_ENTRY, StepManifest
 from lakehouse.nifi.step import run_step
+from lakehouse.nifi.step_result import QUARANTINE_ENTRY, RAW_ENTRY, RESULT_ENTRY, StepResult
 
 CONTRACTS = ContractRegistry.from_directory(DEFAULT_CONTRACTS_DIR)
 
@@ -27,20 +27,20 @@ def test_entries_hold_what_the_builtin_engine_writes() -> None:
     entries = run_step(data, "orders", "csv", "u-1", None, CONTRACTS)
 
     expected = ingest_bytes(CONTRACTS.get("orders"), data, "csv", "u-1", "upload u-1")
-    assert set(entries) == {RAW_ENTRY, QUARANTINE_ENTRY, MANIFEST_ENTRY}
+    assert set(entries) == {RAW_ENTRY, QUARANTINE_ENTRY, RESULT_ENTRY}
     assert pq.read_table(io.BytesIO(entries[RAW_ENTRY])).equals(expected.raw)
     assert expected.quarantine is not None
     assert pq.read_table(io.BytesIO(entries[QUARANTINE_ENTRY])).equals(expected.quarantine)
-    manifest = StepManifest.from_json(entries[MANIFEST_ENTRY])
-    assert (manifest.input_rows, manifest.valid_rows, manifest.rejected_rows) == (50, 40, 10)
-    assert manifest.contract_version == CONTRACTS.get("orders").version
-    assert manifest.error is None
-    assert [c.as_result() for c in manifest.checks] == expected.report.result.checks
+    result = StepResult.from_json(entries[RESULT_ENTRY])
+    assert (result.input_rows, result.valid_rows, result.rejected_rows) == (50, 40, 10)
+    assert result.contract_version == CONTRACTS.get("orders").version
+    assert result.error is None
+    assert [c.as_result() for c in result.checks] == expected.report.result.checks
 
 
 def test_all_valid_file_has_no_quarantine_entry() -> None:
     entries = run_step(orders(10).csv_bytes(), "orders", "csv", "u-2", None, CONTRACTS)
-    assert set(entries) == {RAW_ENTRY, MANIFEST_ENTRY}
+    assert set(entries) == {RAW_ENTRY, RESULT_ENTRY}
 
 
 def test_files_that_cannot_be_ingested_get_a_reason_not_a_crash() -> None:
@@ -51,10 +51,10 @@ def test_files_that_cannot_be_ingested_get_a_reason_not_a_crash() -> None:
     }
     for (dataset, data, sha256), (reason, fragment) in cases.items():
         entries = run_step(data, dataset, "csv", "u-3", sha256, CONTRACTS)
-        assert set(entries) == {MANIFEST_ENTRY}
-        manifest = StepManifest.from_json(entries[MANIFEST_ENTRY])
-        assert manifest.error is not None and manifest.error.reason == reason
-        assert fragment in manifest.error.message
+        assert set(entries) == {RESULT_ENTRY}
+        result = StepResult.from_json(entries[RESULT_ENTRY])
+        assert result.error is not None and result.error.reason == reason
+        assert fragment in result.error.message
 
 
 def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
@@ -79,8 +79,8 @@ def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
 
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
         names = tar.getnames()
-        manifest = StepManifest.from_json(tar.extractfile(MANIFEST_ENTRY).read())  # type: ignore[union-attr]
-    assert sorted(names) == sorted([RAW_ENTRY, QUARANTINE_ENTRY, MANIFEST_ENTRY])
-    assert manifest.error is None, manifest.error
-    assert (manifest.valid_rows, manifest.rejected_rows) == (15, 5)
-    assert manifest.run_uid == attributes["run.uid"]
+        result = StepResult.from_json(tar.extractfile(RESULT_ENTRY).read())  # type: ignore[union-attr]
+    assert sorted(names) == sorted([RAW_ENTRY, QUARANTINE_ENTRY, RESULT_ENTRY])
+    assert result.error is None, result.error
+    assert (result.valid_rows, result.rejected_rows) == (15, 5)
+    assert result.run_uid == attributes["run.uid"]

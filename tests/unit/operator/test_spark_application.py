@@ -13,7 +13,7 @@ import pytest
 import yaml
 from lakehouse_operator.engines.base import RunContext
 from lakehouse_operator.engines.spark import SparkSettings
-from lakehouse_operator.engines.spark_manifest import application_name, label_value
+from lakehouse_operator.engines.spark_application import application_name, label_value
 from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 
 from lakehouse.contracts.registry import ContractRegistry
@@ -98,40 +98,42 @@ def strict_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_manifest_validates_against_the_crd_schema() -> None:
-    manifest = engine(LAKEHOUSE_CONTRACTS_CONFIGMAP="lakehouse-contracts").manifest(run(), "s3://raw/orders/x.parquet")
-    jsonschema.validate(manifest, crd_schema())
-    assert (manifest["apiVersion"], manifest["kind"]) == ("sparkoperator.k8s.io/v1beta2", "SparkApplication")
-    assert DNS_1035.match(manifest["metadata"]["name"])
+    application = engine(LAKEHOUSE_CONTRACTS_CONFIGMAP="lakehouse-contracts").application(
+        run(), "s3://raw/orders/x.parquet"
+    )
+    jsonschema.validate(application, crd_schema())
+    assert (application["apiVersion"], application["kind"]) == ("sparkoperator.k8s.io/v1beta2", "SparkApplication")
+    assert DNS_1035.match(application["metadata"]["name"])
 
 
 def test_strict_schema_catches_a_misplaced_field() -> None:
     """The converted schema is strict enough to matter."""
-    manifest = engine().manifest(run(), "s3://raw/orders/x.parquet")
-    manifest["spec"]["driver"]["instances"] = 2  # an executor-only field
+    application = engine().application(run(), "s3://raw/orders/x.parquet")
+    application["spec"]["driver"]["instances"] = 2  # an executor-only field
     with pytest.raises(jsonschema.ValidationError, match="instances"):
-        jsonschema.validate(manifest, crd_schema())
+        jsonschema.validate(application, crd_schema())
 
 
 def test_manifest_carries_no_secret_only_references() -> None:
-    manifest = engine(LAKEHOUSE_SPARK_CATALOG_TOKEN_SECRET="catalog-token").manifest(run(), "s3://raw/o.parquet")
-    text = yaml.safe_dump(manifest)
+    application = engine(LAKEHOUSE_SPARK_CATALOG_TOKEN_SECRET="catalog-token").application(run(), "s3://raw/o.parquet")
+    text = yaml.safe_dump(application)
     for secret in SECRETS:
         assert secret not in text
-    driver_env = {e["name"]: e for e in manifest["spec"]["driver"]["env"]}
-    executor_env = {e["name"]: e for e in manifest["spec"]["executor"]["env"]}
+    driver_env = {e["name"]: e for e in application["spec"]["driver"]["env"]}
+    executor_env = {e["name"]: e for e in application["spec"]["executor"]["env"]}
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "DATABASE_URL", "ICEBERG_CATALOG_TOKEN"):
         assert "value" not in driver_env[name] and driver_env[name]["valueFrom"]["secretKeyRef"]["key"] == name
     assert driver_env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["name"] == "lakehouse-s3"
     # Executors write data files only: no database, no catalog token.
     assert {"DATABASE_URL", "ICEBERG_CATALOG_TOKEN"}.isdisjoint(executor_env)
     assert executor_env["S3_ENDPOINT_URL"]["value"] == "http://s3.lakehouse:8333"
-    assert "token" not in " ".join(manifest["spec"]["sparkConf"])
+    assert "token" not in " ".join(application["spec"]["sparkConf"])
 
 
 def test_manifest_names_and_owns_the_run() -> None:
     context = run()
-    manifest = engine().manifest(context, "s3://raw/orders/2025-07-01/x.parquet")
-    metadata, spec = manifest["metadata"], manifest["spec"]
+    application = engine().application(context, "s3://raw/orders/2025-07-01/x.parquet")
+    metadata, spec = application["metadata"], application["spec"]
     assert metadata["name"] == "bronze-orders-20250701-abc123"
     assert metadata["namespace"] == "lakehouse"
     assert metadata["ownerReferences"] == [context.owner]
@@ -148,17 +150,17 @@ def test_manifest_names_and_owns_the_run() -> None:
     }  # fmt: skip
     assert spec["image"] == "registry.example/lakehouse-spark:0.1.0"
     assert spec["sparkConf"]["spark.sql.catalog.lakehouse.uri"] == "http://lakekeeper:8181/catalog"
-    assert manifest == engine().manifest(context, "s3://raw/orders/2025-07-01/x.parquet")  # deterministic
+    assert application == engine().application(context, "s3://raw/orders/2025-07-01/x.parquet")  # deterministic
 
 
 def test_values_cannot_break_the_yaml_structure() -> None:
     image = 'evil"\n  mode: client\n#'
-    manifest = engine(LAKEHOUSE_SPARK_IMAGE=image).manifest(run(), "s3://raw/o.parquet")
-    assert manifest["spec"]["image"] == image and manifest["spec"]["mode"] == "cluster"
+    application = engine(LAKEHOUSE_SPARK_IMAGE=image).application(run(), "s3://raw/o.parquet")
+    assert application["spec"]["image"] == image and application["spec"]["mode"] == "cluster"
 
 
 @pytest.mark.parametrize("name", ["t-abc", "Upload.With.Dots", "9-starts-with-digit", "x" * 200, "a--b-"])
-def test_application_names_are_short_dns_labels(name: str) -> None:
+def test_the_application_names_are_short_dns_labels(name: str) -> None:
     app = application_name(name)
     assert DNS_1035.match(app) and len(app) <= 50
     assert app == application_name(name)

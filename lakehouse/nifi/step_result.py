@@ -13,7 +13,7 @@ from lakehouse.ingest.validation import CheckResult
 # Entry names in the step's tar output; the flow picks each entry's presigned URL by its name.
 RAW_ENTRY = "raw.parquet"
 QUARANTINE_ENTRY = "quarantine.parquet"
-MANIFEST_ENTRY = "manifest.json"
+RESULT_ENTRY = "manifest.json"  # the flow's name for the step result (lakehouse/nifi/flows)
 
 
 class _Model(BaseModel):
@@ -35,7 +35,7 @@ class CheckCount(_Model):
         return CheckResult(self.check_name, self.column, self.passed, self.failed)
 
 
-class StepManifest(_Model):
+class StepResult(_Model):
     upload_id: str = Field(alias="uploadId")
     # The IngestionRun's uid: a run re-created under the same name never takes an older run's results.
     run_uid: str | None = Field(default=None, alias="runUid")
@@ -52,5 +52,5 @@ class StepManifest(_Model):
         return self.model_dump_json(by_alias=True).encode()
 
     @classmethod
-    def from_json(cls, data: bytes) -> StepManifest:
+    def from_json(cls, data: bytes) -> StepResult:
         return cls.model_validate_json(data)

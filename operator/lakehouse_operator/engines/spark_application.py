@@ -1,6 +1,6 @@
 """The SparkApplication of a run's bronze transform, rendered from lakehouse_operator/templates/ (package data).
 
-Pure functions: names, arguments and the manifest follow from their inputs alone, so a retried
+Pure functions: names, arguments and the SparkApplication follow from their inputs alone, so a retried
 handler renders (and finds) the very same object.
 """
 
