@@ -97,7 +97,6 @@ def job_arguments(
     processing_date: dt.date,
     ingest_timestamp: dt.datetime,
     target_table: str,
-    quarantine_uri: str,
     contracts_dir: str | None = None,
 ) -> list[str]:
     """spark/bronze_transform.py's arguments: what the run is, never how to reach or log into anything."""
@@ -109,7 +108,6 @@ def job_arguments(
         "--processing-date", processing_date.isoformat(),
         "--ingest-timestamp", ingest_timestamp.isoformat(),
         "--target-table", target_table,
-        "--quarantine-uri", quarantine_uri,
     ]  # fmt: skip
     if contracts_dir:
         arguments += ["--contracts-dir", contracts_dir]
