@@ -1,15 +1,16 @@
 """The Spark bronze job (lakehouse/jobs/bronze_transform.py) in local mode against the real stack.
 
-The Arrow engine is the reference: for the same input the Spark job must give the same bronze
-table (schema, partitioning, rows), the same quarantine and the same data-quality counts, and a
-re-run of the same run must commit nothing. Each spark-submit takes about a minute here.
+The Arrow engine is the reference: for the same raw/ file the Spark job must give the same bronze
+table (schema, partitioning, rows), a re-run of the same run must commit nothing, and a file that is
+not raw/ must be refused by both. Neither engine checks raw/'s rows again (lakehouse.bronze.transform):
+the ingest stage's quarantine and data-quality counts are the only ones. Each spark-submit takes
+about a minute here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import io
 import subprocess
 import time
 import uuid
@@ -18,8 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, TransformOutcome
@@ -28,7 +27,6 @@ from lakehouse_operator.engines.spark_submit import SparkSubmitEngine
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
-from lakehouse.bronze.transform import RunStamp, to_bronze
 from lakehouse.bronze.writer import RUN_ID_PROPERTY
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry
@@ -105,14 +103,19 @@ def table_rows(catalog: Catalog, table: str) -> list[dict[str, Any]]:
     return sorted(catalog.load_table(table).scan().to_arrow().to_pylist(), key=lambda r: r["order_id"])
 
 
-def read_folder(s3: Any, uri: str) -> pa.Table:
-    """Every Parquet part Spark wrote under a folder, as one table."""
-    location = S3Location.parse(uri)
-    listing = s3.list_objects_v2(Bucket=location.bucket, Prefix=location.key.rstrip("/") + "/")
-    keys = sorted(o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith(".parquet"))
-    assert keys, f"no Parquet files under {uri}"
-    parts = [read_parquet(s3, S3Location(location.bucket, key)) for key in keys]
-    return pa.concat_tables(parts).sort_by("_source_row")
+def quarantine_keys(s3: Any, up: Upload) -> list[str]:
+    """Every quarantine object of the upload, whichever stage wrote it."""
+    prefix = f"orders/{PROCESSING_DATE.isoformat()}/{up.upload_id}"
+    listing = s3.list_objects_v2(Bucket="quarantine", Prefix=prefix)
+    return sorted(o["Key"] for o in listing.get("Contents", []))
+
+
+def table_exists(catalog: Catalog, table: str) -> bool:
+    try:
+        catalog.load_table(table)
+    except NoSuchTableError:
+        return False
+    return True
 
 
 def quality(db: psycopg.Connection, run_id: str) -> dict[tuple[str, str], tuple[int, int]]:
@@ -156,12 +159,12 @@ def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
     snapshot = spark_iceberg.snapshot_by_id(outcome.snapshot_id)  # type: ignore[arg-type]
     assert snapshot is not None and snapshot.summary.additional_properties[RUN_ID_PROPERTY] == up.upload_id
 
-    # Metrics, keyed by the run id; the transform's checks beside (not over) the ingest stage's.
+    # raw/'s rows are trusted: the ingest stage's quarantine object is the run's only one, and the job
+    # records no data-quality counts of its own.
     assert transform_job(db, up.upload_id) == ("spark", "succeeded", 360, 360, 0, True)
-    checks = quality(db, up.upload_id)
-    assert checks[("transform.row_count", "")] == (360, 0)
-    assert checks[("transform.amount_positive", "amount")] == (360, 0)
-    assert checks[("transform.not_null", "customer_id")] == (360, 0)
+    assert quarantine_keys(s3, up) == [paths.quarantine.key]
+    assert read_parquet(s3, paths.quarantine).num_rows == len(sample.rejected) == 40
+    assert quality(db, up.upload_id) == {}
 
     # The same run again (a retry after a crash): nothing is appended.
     again = transform_until_done(spark_engine, run_context(up, spark_table), paths.raw.uri, JOB_SECONDS)
@@ -172,51 +175,46 @@ def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
     assert len(table_rows(catalog, spark_table)) == 360
 
 
-def test_spark_checks_an_unvalidated_file_like_the_arrow_engine(
+def test_both_engines_refuse_a_file_that_is_not_raw(
     spark_engine: SparkSubmitEngine, s3: Any, catalog: Catalog, database_url: str, db: psycopg.Connection,
     scratch_tables: list[str],
 ) -> None:  # fmt: skip
-    """A raw file nobody validated (all text, source column names): Spark's checks alone decide."""
+    """The upload itself (text columns, source names, rows nobody validated) passed as the run's raw/ file."""
     sample = orders(400, invalid_every=7)
     up = upload(s3, sample.parquet_bytes(), "orders", "parquet")
-    report, paths = ingest(s3, database_url, up)  # the Arrow engine's verdict on the same file
-    spark_table = scratch(scratch_tables, "spark_text")
-    run = run_context(up, spark_table)
-
-    outcome = transform_until_done(spark_engine, run, up.uri, JOB_SECONDS)  # the upload itself as the job's input
-
-    expected = report.result
-    assert outcome.rows_written == expected.valid.num_rows
-    stamp = RunStamp(up.upload_id, PROCESSING_DATE, INGEST_TIMESTAMP)
-    arrow_bronze = sorted(to_bronze(ORDERS, expected.valid, stamp).to_pylist(), key=lambda r: r["order_id"])
-    assert table_rows(catalog, spark_table) == arrow_bronze
-
-    # The quarantine: same rows, columns and reasons as the built-in engine's object.
-    spark_quarantine = read_folder(s3, spark_engine.quarantine_uri(run))
-    arrow_quarantine = read_parquet(s3, paths.quarantine)
-    assert spark_quarantine.column_names == arrow_quarantine.column_names
-    assert spark_quarantine.to_pylist() == arrow_quarantine.to_pylist()
-    assert spark_quarantine.num_rows == len(sample.rejected) > 0
-
-    # The same data-quality counts as the Arrow validator's.
-    checks = quality(db, up.upload_id)
-    assert {(f"transform.{c.check_name}", c.column): (c.passed, c.failed) for c in expected.checks} == checks
-    assert transform_job(db, up.upload_id) == ("spark", "succeeded", 400, expected.valid.num_rows,
-                                               len(sample.rejected), True)  # fmt: skip
-
-
-def test_a_file_without_a_required_column_is_rejected(
-    spark_engine: SparkSubmitEngine, s3: Any, database_url: str, scratch_tables: list[str],
-) -> None:  # fmt: skip
-    buffer = io.BytesIO()
-    pq.write_table(pa.table({"order_id": ["1"], "amount": ["2.00"]}), buffer)
-    up = upload(s3, buffer.getvalue(), "orders", "parquet")
     MetadataStore(database_url).upsert_workflow(
         WorkflowRow(run_id=up.upload_id, namespace="spark-it", dataset="orders", upload_id=up.upload_id,
-                    source_uri=up.uri, source_format="parquet", phase="Transforming")
+                    source_uri=up.uri, source_format="parquet", phase="Transforming", transform_engine="spark")
     )  # fmt: skip
-    with pytest.raises(RunRejectedError, match="lacks required column") as error:
-        transform_until_done(
-            spark_engine, run_context(up, scratch(scratch_tables, "spark_missing")), up.uri, JOB_SECONDS
-        )
-    assert error.value.reason == "SparkJobRejected"
+    arrow_table, spark_table = scratch(scratch_tables, "arrow_upload"), scratch(scratch_tables, "spark_upload")
+
+    with pytest.raises(RunRejectedError) as arrow:
+        ArrowTransformEngine(s3, lambda: catalog).transform(run_context(up, arrow_table), up.uri)
+    with pytest.raises(RunRejectedError) as spark_error:
+        transform_until_done(spark_engine, run_context(up, spark_table), up.uri, JOB_SECONDS)
+
+    assert (arrow.value.reason, spark_error.value.reason) == ("RawSchemaMismatch", "SparkJobRejected")
+    assert spark_error.value.message == arrow.value.message
+    assert "order_id is string, not int64" in arrow.value.message and "order_date is missing" in arrow.value.message
+    # Nothing written anywhere: no table, no quarantine, and the job's row says why.
+    assert not table_exists(catalog, arrow_table) and not table_exists(catalog, spark_table)
+    assert quarantine_keys(s3, up) == []
+    assert transform_job(db, up.upload_id)[:2] == ("spark", "failed")
+
+
+def test_spark_commits_nothing_when_the_ingest_stage_rejected_every_row(
+    spark_engine: SparkSubmitEngine, s3: Any, catalog: Catalog, database_url: str, db: psycopg.Connection,
+    scratch_tables: list[str],
+) -> None:  # fmt: skip
+    sample = orders(12, invalid_every=1)
+    up = upload(s3, sample.csv_bytes(), "orders", "csv")
+    report, paths = ingest(s3, database_url, up)
+    assert report.result.valid.num_rows == 0 and read_parquet(s3, paths.raw).num_rows == 0
+    spark_table = scratch(scratch_tables, "spark_empty")
+
+    outcome = transform_until_done(spark_engine, run_context(up, spark_table), paths.raw.uri, JOB_SECONDS)
+
+    assert outcome == TransformOutcome(spark_table, None, 0)
+    assert catalog.load_table(spark_table).snapshots() == []
+    assert quarantine_keys(s3, up) == [paths.quarantine.key]
+    assert transform_job(db, up.upload_id) == ("spark", "succeeded", 0, 0, 0, True)

@@ -1,6 +1,10 @@
 import datetime as dt
+from decimal import Decimal
 
-from lakehouse.bronze.transform import RunStamp, to_bronze
+import pyarrow as pa
+import pytest
+
+from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze
 from lakehouse.contracts.arrow_schema import bronze_arrow_schema, bronze_iceberg_schema
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
@@ -51,3 +55,22 @@ def test_bronze_schema_matches_the_design() -> None:
 def test_empty_raw_gives_empty_bronze() -> None:
     raw = validate(ORDERS, read_source(b"order_id,customer_id,amount,date\n", "csv")).valid
     assert to_bronze(ORDERS, raw, STAMP).num_rows == 0
+
+
+def test_raw_rows_are_trusted_and_only_the_schema_is_checked() -> None:
+    """A row raw/ should never hold (its amount breaks a rule) is written as it is: raw/ is the validator's."""
+    raw = validate(ORDERS, read_source(orders(3).csv_bytes(), "csv")).valid
+    raw = raw.set_column(2, "amount", pa.array([Decimal("-1.00")] * 3, pa.decimal128(10, 2)))
+    # Parquet read back by other tools may mark columns nullable and add columns: both are accepted.
+    relaxed = pa.schema([f.with_nullable(True) for f in raw.schema])
+    raw = raw.cast(relaxed).append_column("_source_row", pa.array([1, 2, 3], pa.int64()))
+
+    bronze = to_bronze(ORDERS, raw, STAMP)
+
+    assert bronze.column("amount").to_pylist() == [Decimal("-1.00")] * 3
+
+
+def test_a_raw_file_without_a_contract_column_is_refused() -> None:
+    raw = validate(ORDERS, read_source(orders(3).csv_bytes(), "csv")).valid.drop_columns(["customer_id"])
+    with pytest.raises(RawSchemaMismatchError, match=r"raw schema \(customer_id is missing\)"):
+        to_bronze(ORDERS, raw, STAMP)

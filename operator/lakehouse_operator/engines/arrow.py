@@ -1,6 +1,7 @@
 """Transform inside the operator process: raw Parquet -> bronze rows -> PyIceberg append.
 
-The fast path for small files; large ones go to Spark.
+The fast path for small files; large ones go to Spark. Like the Spark job, it trusts raw/'s rows and
+checks only its schema (lakehouse.bronze.transform).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from pyiceberg.catalog import Catalog
 
 from lakehouse.bronze.evolution import IncompatibleContractError
-from lakehouse.bronze.transform import RunStamp, to_bronze
+from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze
 from lakehouse.bronze.writer import append_exactly_once
 from lakehouse.storage.s3 import S3Location, read_parquet
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, TransformEngine, TransformOutcome
@@ -24,7 +25,10 @@ class ArrowTransformEngine(TransformEngine):
 
     def transform(self, run: RunContext, raw_uri: str) -> TransformOutcome:
         raw = read_parquet(self._s3, S3Location.parse(raw_uri))
-        bronze = to_bronze(run.contract, raw, RunStamp(run.upload_id, run.processing_date, run.ingest_timestamp))
+        try:
+            bronze = to_bronze(run.contract, raw, RunStamp(run.upload_id, run.processing_date, run.ingest_timestamp))
+        except RawSchemaMismatchError as error:
+            raise RunRejectedError("RawSchemaMismatch", str(error)) from error
         try:
             result = append_exactly_once(
                 self._catalog(),

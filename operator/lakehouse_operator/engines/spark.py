@@ -40,7 +40,6 @@ class SparkSettings(BaseSettings):
     mode: Literal["operator", "local"] = Field(default="operator", alias="LAKEHOUSE_SPARK_MODE")
     timeout_seconds: float = Field(default=3600, gt=0, alias="LAKEHOUSE_SPARK_TIMEOUT_SECONDS")
     poll_seconds: float = Field(default=15, gt=0, alias="LAKEHOUSE_SPARK_POLL_SECONDS")
-    quarantine_bucket: str = Field(default="quarantine", alias="LAKEHOUSE_QUARANTINE_BUCKET")
     driver_memory: str = Field(default="1g", alias="LAKEHOUSE_SPARK_DRIVER_MEMORY")
 
     # operator mode: the SparkApplication
@@ -99,7 +98,7 @@ def _installed_spark_version() -> str | None:
 
 
 class SparkTransformEngine(TransformEngine):
-    """What both Spark engines share: the job's arguments and where it puts rejected rows."""
+    """What both Spark engines share: the job's arguments."""
 
     def __init__(self, settings: SparkSettings) -> None:
         self._settings = settings
@@ -113,13 +112,5 @@ class SparkTransformEngine(TransformEngine):
             processing_date=run.processing_date,
             ingest_timestamp=run.ingest_timestamp,
             target_table=run.target_table,
-            quarantine_uri=self.quarantine_uri(run),
             contracts_dir=contracts_dir,
-        )
-
-    def quarantine_uri(self, run: RunContext) -> str:
-        """Beside the ingest stage's `<upload>.parquet`, never over it: both may hold rows of the run."""
-        return (
-            f"s3://{self._settings.quarantine_bucket}/{run.dataset}/"
-            f"{run.processing_date.isoformat()}/{run.upload_id}.transform"
         )

@@ -92,7 +92,6 @@ def job_arguments(
     processing_date: dt.date,
     ingest_timestamp: dt.datetime,
     target_table: str,
-    quarantine_uri: str,
     contracts_dir: str | None = None,
 ) -> list[str]:
     """lakehouse/jobs/bronze_transform.py's arguments: what the run is, never how to reach or log into anything."""
@@ -104,7 +103,6 @@ def job_arguments(
         "--processing-date", processing_date.isoformat(),
         "--ingest-timestamp", ingest_timestamp.isoformat(),
         "--target-table", target_table,
-        "--quarantine-uri", quarantine_uri,
     ]  # fmt: skip
     if contracts_dir:
         arguments += ["--contracts-dir", contracts_dir]
