@@ -17,6 +17,7 @@ from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.conditions import ConditionType
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import IngestionRunSpec, ingestion_run
+from lakehouse.k8s.objects import get_custom_object
 
 
 class RunFailedError(RuntimeError):
@@ -104,9 +105,4 @@ def run_status(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[
 
 
 def _get(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    return get_custom_object(api, GROUP, VERSION, PLURAL, namespace, name)

@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 import kopf
 from kubernetes import config as kube_config
@@ -54,6 +54,7 @@ _AFTER_RECORDS_POINT: dict[type, str] = {
     TransformSucceeded: "transform.after-event",
 }
 Work = Callable[[Runtime, dict[str, Any], int], None]
+Outcome = TypeVar("Outcome")
 
 
 @kopf.on.startup()
@@ -132,10 +133,7 @@ def ingest(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         context = run_context(body, rt.contracts)
         engine_name = (status.engines.ingest if status.engines else None) or IngestEngineName.BUILTIN
         started = dt.datetime.now(dt.UTC)
-        with metrics.STAGE_SECONDS.labels("ingest", engine_name).time():
-            outcome = rt.ingest_engines[engine_name].ingest(context)
-        if isinstance(outcome, StillRunning):
-            _wait(rt, body, outcome)
+        outcome = _until_done(rt, body, "ingest", engine_name, lambda: rt.ingest_engines[engine_name].ingest(context))
         crash_point("ingest.after-raw", name)
         change = PhaseChange(
             Phase.RAW_READY,
@@ -181,10 +179,10 @@ def transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         context = run_context(body, rt.contracts)
         engine_name = (status.engines.transform if status.engines else None) or TransformEngineName.ARROW
         started = dt.datetime.now(dt.UTC)
-        with metrics.STAGE_SECONDS.labels("transform", engine_name).time():
-            outcome = rt.transform_engines[engine_name].transform(context, status.raw_path or "")
-        if isinstance(outcome, StillRunning):
-            _wait(rt, body, outcome)
+        engine = rt.transform_engines[engine_name]
+        outcome = _until_done(
+            rt, body, "transform", engine_name, lambda: engine.transform(context, status.raw_path or "")
+        )
         crash_point("transform.after-commit", name)
         counts = status.counts or RowCounts()
         change = PhaseChange(
@@ -248,7 +246,18 @@ def _stage(rt: Runtime, phase: Phase, stage: str, name: str, namespace: str, wor
         raise kopf.TemporaryError(f"{stage} attempt {attempt} failed: {error}", delay=delay) from error
 
 
-def _wait(rt: Runtime, body: dict[str, Any], waiting: StillRunning) -> None:
+def _until_done(
+    rt: Runtime, body: dict[str, Any], stage: str, engine: str, call: Callable[[], Outcome | StillRunning]
+) -> Outcome:
+    """One look at the engine's work: its outcome, or a TemporaryError that calls the handler again later."""
+    with metrics.STAGE_SECONDS.labels(stage, engine).time():
+        outcome = call()
+    if isinstance(outcome, StillRunning):
+        _wait(rt, body, outcome)
+    return outcome
+
+
+def _wait(rt: Runtime, body: dict[str, Any], waiting: StillRunning) -> NoReturn:
     """Shows what the run waits for on its status (written only when that line changes), then asks Kopf
     to call the handler again later."""
     if waiting.status:

@@ -5,12 +5,16 @@ from typing import Any
 
 from pydantic import Field
 
+from lakehouse.k8s.ingestionrun.conditions import Condition
 from lakehouse.k8s.ingestionrun.spec import (
     DATASET_NAME_MAX_LENGTH,
     DATASET_NAME_PATTERN,
     IngestEngineName,
+    IngestionRunSpec,
+    Source,
     TransformEngineName,
 )
+from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, RowCounts
 from lakehouse_api.schemas.base import CamelModel
 
 
@@ -43,22 +47,6 @@ class UploadAccepted(CamelModel):
     replayed: bool = Field(default=False, description="True when an earlier upload with this Idempotency-Key answered.")
 
 
-class SourcePublic(CamelModel):
-    uri: str
-    format: str
-    size_bytes: int | None = None
-    sha256: str | None = None
-    filename: str | None = None
-
-
-class ConditionPublic(CamelModel):
-    type: str
-    status: str
-    reason: str
-    message: str = ""
-    last_transition_time: str | None = None
-
-
 class EventPublic(CamelModel):
     type: str | None
     reason: str | None
@@ -80,23 +68,16 @@ class EventPublic(CamelModel):
         )
 
 
-class RowCountsPublic(CamelModel):
-    input: int | None = None
-    valid: int | None = None
-    rejected: int | None = None
-    written: int | None = None
-
-
 class UploadPublic(CamelModel):
     upload_id: str
     run_name: str
     dataset: str
     phase: str | None
     message: str | None
-    source: SourcePublic
+    source: Source
     engines: dict[str, str] = Field(default_factory=dict)
-    conditions: list[ConditionPublic] = Field(default_factory=list)
-    counts: RowCountsPublic | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+    counts: RowCounts | None = None
     table: str | None = None
     snapshot_id: int | None = None
     raw_path: str | None = None
@@ -108,24 +89,26 @@ class UploadPublic(CamelModel):
 
     @classmethod
     def from_run(cls, run: dict[str, Any], events: list[Any] | None = None) -> UploadPublic:
-        spec, status, metadata = run.get("spec", {}), run.get("status") or {}, run["metadata"]
+        spec, metadata = IngestionRunSpec.from_body(run), run["metadata"]
+        status = IngestionRunStatus.from_body(run.get("status"))
+        engines = status.engines or spec.engines
         return cls(
-            upload_id=spec.get("uploadId", metadata["name"]),
+            upload_id=spec.upload_id,
             run_name=metadata["name"],
-            dataset=spec.get("dataset", ""),
-            phase=status.get("phase"),
-            message=status.get("message"),
-            source=SourcePublic.model_validate(spec.get("source", {})),
-            engines=status.get("engines") or spec.get("engines") or {},
-            conditions=[ConditionPublic.model_validate(c) for c in status.get("conditions", [])],
-            counts=RowCountsPublic.model_validate(status["counts"]) if status.get("counts") else None,
-            table=status.get("table"),
-            snapshot_id=status.get("snapshotId"),
-            raw_path=status.get("rawPath"),
-            quarantine_path=status.get("quarantinePath"),
+            dataset=spec.dataset,
+            phase=status.phase,
+            message=status.message,
+            source=spec.source,
+            engines=engines.to_k8s() if engines else {},
+            conditions=status.conditions,
+            counts=status.counts,
+            table=status.table,
+            snapshot_id=status.snapshot_id,
+            raw_path=status.raw_path,
+            quarantine_path=status.quarantine_path,
             created_at=metadata.get("creationTimestamp"),
-            start_time=status.get("startTime"),
-            completion_time=status.get("completionTime"),
+            start_time=status.start_time,
+            completion_time=status.completion_time,
             events=[EventPublic.from_event(e) for e in events] if events is not None else None,
         )
 

@@ -17,6 +17,7 @@ from pyiceberg.catalog import Catalog
 
 from lakehouse.bronze.writer import find_run_snapshot
 from lakehouse.catalog.spark import iceberg_spark_conf
+from lakehouse.k8s.objects import get_custom_object
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
@@ -152,12 +153,7 @@ class SparkApplicationEngine(SparkTransformEngine):
 
 
 def _get(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
-    try:
-        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    except ApiException as error:
-        if error.status == 404:
-            return None
-        raise
+    return get_custom_object(api, GROUP, VERSION, PLURAL, namespace, name)
 
 
 def _delete(api: client.CustomObjectsApi, namespace: str, name: str) -> None:
