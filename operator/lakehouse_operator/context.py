@@ -7,7 +7,7 @@ from typing import Any
 
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.k8s.ingestionrun import GROUP, KIND, VERSION
-from lakehouse.k8s.ingestionrun.status import IngestionRunStatus
+from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, parse_time
 from lakehouse_operator.engines.base import RunContext, RunRejectedError
 
 
@@ -47,7 +47,3 @@ def load_contract(dataset: str, contracts: ContractRegistry):
         return contracts.get(dataset)
     except UnknownDatasetError as error:
         raise RunRejectedError("UnknownDataset", f"{error}; create the run for one of those") from error
-
-
-def parse_time(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))

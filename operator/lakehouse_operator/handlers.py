@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TypeVar
 
 import kopf
 from kubernetes import config as kube_config
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, start_http_server
 
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.conditions import ConditionType
@@ -75,9 +75,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
+    memo.runtime = runtime = Runtime(operator_settings)
     if operator_settings.metrics_port:
+        REGISTRY.register(metrics.RunsInFlight(lambda: runtime.status.list_runs(operator_settings.namespace)))
         start_http_server(operator_settings.metrics_port, addr=operator_settings.listen_host)
-    memo.runtime = Runtime(operator_settings)
     logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
 
 
@@ -123,7 +124,7 @@ def validate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         )
         _transition(rt, body, change, Validated(engine))
 
-    _stage(memo.runtime, Phase.PENDING, "validate", name, namespace, work)
+    _stage(memo.runtime, Phase.PENDING, name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.INGESTING.value)
@@ -133,7 +134,7 @@ def ingest(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         context = run_context(body, rt.contracts)
         engine_name = (status.engines.ingest if status.engines else None) or IngestEngineName.BUILTIN
         started = dt.datetime.now(dt.UTC)
-        outcome = _until_done(rt, body, "ingest", engine_name, lambda: rt.ingest_engines[engine_name].ingest(context))
+        outcome = _until_done(rt, body, rt.ingest_engines[engine_name].ingest(context))
         crash_point("ingest.after-raw", name)
         change = PhaseChange(
             Phase.RAW_READY,
@@ -151,7 +152,7 @@ def ingest(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         )
         _transition(rt, body, change, IngestSucceeded(engine_name, attempt, started, outcome, context.dataset))
 
-    _stage(memo.runtime, Phase.INGESTING, "ingest", name, namespace, work)
+    _stage(memo.runtime, Phase.INGESTING, name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.RAW_READY.value)
@@ -169,7 +170,7 @@ def start_transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> Non
         )
         _transition(rt, body, change, TransformStarted(engine))
 
-    _stage(memo.runtime, Phase.RAW_READY, "start-transform", name, namespace, work)
+    _stage(memo.runtime, Phase.RAW_READY, name, namespace, work)
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.TRANSFORMING.value)
@@ -202,15 +203,16 @@ def transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         )
         _transition(rt, body, change, TransformSucceeded(engine_name, attempt, started, outcome, context))
 
-    _stage(memo.runtime, Phase.TRANSFORMING, "transform", name, namespace, work)
+    _stage(memo.runtime, Phase.TRANSFORMING, name, namespace, work)
 
 
-def _stage(rt: Runtime, phase: Phase, stage: str, name: str, namespace: str, work: Work) -> None:
+def _stage(rt: Runtime, phase: Phase, name: str, namespace: str, work: Work) -> None:
     """Runs one step with the run re-read first, turning errors into retries or a Failed run.
 
     Attempts are counted on the status, not with Kopf's `retry`: an engine that is still
     running also comes back through a TemporaryError, and that is not a failed attempt.
     """
+    stage = metrics.STAGE_OF_PHASE[phase]
     body = rt.status.read(namespace, name)
     status = IngestionRunStatus.from_body(body.get("status"))
     if status.phase is not phase:
@@ -246,12 +248,8 @@ def _stage(rt: Runtime, phase: Phase, stage: str, name: str, namespace: str, wor
         raise kopf.TemporaryError(f"{stage} attempt {attempt} failed: {error}", delay=delay) from error
 
 
-def _until_done(
-    rt: Runtime, body: dict[str, Any], stage: str, engine: str, call: Callable[[], Outcome | StillRunning]
-) -> Outcome:
-    """One look at the engine's work: its outcome, or a TemporaryError that calls the handler again later."""
-    with metrics.STAGE_SECONDS.labels(stage, engine).time():
-        outcome = call()
+def _until_done(rt: Runtime, body: dict[str, Any], outcome: Outcome | StillRunning) -> Outcome:
+    """The engine's outcome, or a TemporaryError that calls the handler again later."""
     if isinstance(outcome, StillRunning):
         _wait(rt, body, outcome)
     return outcome
@@ -286,6 +284,7 @@ def _transition(rt: Runtime, body: dict[str, Any], change: PhaseChange, record: 
         crash_point(point, metadata["name"])
     outcome = rt.status.set_phase(metadata["namespace"], metadata["name"], change)
     if outcome.transitioned:
+        metrics.observe_stage(IngestionRunStatus.from_body(body.get("status")), dt.datetime.now(dt.UTC))
         metrics.RUNS_BY_PHASE.labels(change.phase.value, body["spec"]["dataset"]).inc()
         post = kopf.warn if change.phase is Phase.FAILED else kopf.info
         post(body, reason=change.reason, message=f"{change.phase.value}: {change.message}")

@@ -1,15 +1,96 @@
-"""Prometheus metrics of the operator."""
+"""Prometheus metrics of the operator.
+
+Stage durations are measured from the run's status (phaseStartTime, written when a phase is entered)
+to the moment the run leaves that phase, so they span every poll, retry and operator restart in
+between. Runs in flight are read from the Kubernetes API at scrape time, so they are right after a
+restart too.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import datetime as dt
+import importlib.metadata
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import Counter, Histogram, Info
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, parse_time
+
+log = logging.getLogger(__name__)
 
 RUNS_BY_PHASE = Counter("lakehouse_runs_total", "IngestionRun transitions into each phase", ["phase", "dataset"])
 STAGE_SECONDS = Histogram(
     "lakehouse_stage_duration_seconds",
-    "Time spent in each stage attempt",
+    "Time a run spent in a stage, from entering its phase to leaving it (across polls and restarts)",
     ["stage", "engine"],
-    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600),
 )
 ROWS = Counter("lakehouse_rows_total", "Rows seen by the pipeline", ["dataset", "kind"])  # input|valid|rejected|written
 STAGE_FAILURES = Counter("lakehouse_stage_failures_total", "Failed stage attempts", ["stage", "reason"])
+BUILD = Info("lakehouse_build", "The operator's version")
+BUILD.info({"version": importlib.metadata.version("lakehouse-ingest"), "component": "operator"})
+
+# The work of each phase that is not final, as the metrics and the failure events name it.
+STAGE_OF_PHASE: dict[Phase, str] = {
+    Phase.PENDING: "validate",
+    Phase.INGESTING: "ingest",
+    Phase.RAW_READY: "start-transform",
+    Phase.TRANSFORMING: "transform",
+}
+
+
+def observe_stage(left: IngestionRunStatus, now: dt.datetime) -> None:
+    """Records how long the run spent in the phase it just left."""
+    if left.phase is None or left.phase.is_terminal or not left.phase_start_time:
+        return
+    started = dt.datetime.fromisoformat(left.phase_start_time.replace("Z", "+00:00"))
+    engines = left.engines
+    engine = {
+        Phase.INGESTING: engines.ingest if engines else None,
+        Phase.TRANSFORMING: engines.transform if engines else None,
+    }.get(left.phase)
+    STAGE_SECONDS.labels(STAGE_OF_PHASE[left.phase], engine or "none").observe(
+        max(0.0, (now - started).total_seconds())
+    )
+
+
+class RunsInFlight(Collector):
+    """lakehouse_runs_in_flight and lakehouse_oldest_run_age_seconds per phase, from one list of the runs."""
+
+    def __init__(self, list_runs: Callable[[], list[dict[str, Any]]]) -> None:
+        self._list_runs = list_runs
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        in_flight = GaugeMetricFamily(
+            "lakehouse_runs_in_flight", "IngestionRuns in each phase that is not final", labels=["phase"]
+        )
+        oldest = GaugeMetricFamily(
+            "lakehouse_oldest_run_age_seconds", "How long the oldest run has been in each phase", labels=["phase"]
+        )
+        try:
+            runs = self._list_runs()
+        except Exception as error:  # a scrape must not fail because the API server is away
+            log.warning("cannot list IngestionRuns for the in-flight metrics: %s", error)
+            return
+        now = dt.datetime.now(dt.UTC)
+        counts = dict.fromkeys(STAGE_OF_PHASE, 0)
+        ages = dict.fromkeys(STAGE_OF_PHASE, 0.0)
+        for run in runs:
+            status = IngestionRunStatus.from_body(run.get("status"))
+            phase = status.phase or Phase.PENDING
+            if phase.is_terminal:
+                continue
+            counts[phase] += 1
+            since = status.phase_start_time or run["metadata"].get("creationTimestamp")
+            if since:
+                ages[phase] = max(ages[phase], (now - parse_time(since)).total_seconds())
+        for phase in STAGE_OF_PHASE:
+            in_flight.add_metric([phase.value], counts[phase])
+            oldest.add_metric([phase.value], ages[phase])
+        yield in_flight
+        yield oldest

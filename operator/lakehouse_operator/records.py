@@ -23,9 +23,8 @@ from lakehouse.events import (
 )
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
-from lakehouse.k8s.ingestionrun.status import EngineChoice, IngestionRunStatus
+from lakehouse.k8s.ingestionrun.status import EngineChoice, IngestionRunStatus, parse_time
 from lakehouse_operator import metrics
-from lakehouse_operator.context import parse_time
 from lakehouse_operator.engines.base import IngestOutcome, RunContext, TransformOutcome
 from lakehouse_operator.status_writer import PhaseChange
 
@@ -204,8 +203,7 @@ class RunRecords:
         )
         # A job row only for a stage whose engine was at work: a run that fails before its
         # transform starts (RawReady) has no transform job to account for.
-        engines = IngestionRunStatus.from_body(body.get("status")).engines or EngineChoice()
-        engine = {Phase.INGESTING: engines.ingest, Phase.TRANSFORMING: engines.transform}.get(record.phase)
+        engine = IngestionRunStatus.from_body(body.get("status")).engine_in(record.phase)
         if engine is None:
             return
         self._metadata.record_job(

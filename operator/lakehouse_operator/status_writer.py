@@ -59,6 +59,9 @@ class StatusWriter:
     def read(self, namespace: str, name: str) -> dict[str, Any]:
         return self._api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
+    def list_runs(self, namespace: str) -> list[dict[str, Any]]:
+        return self._api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _request_timeout=5)["items"]
+
     def set_phase(self, namespace: str, name: str, change: PhaseChange) -> WriteOutcome:
         for _ in range(_CONFLICT_RETRIES):
             body = self.read(namespace, name)
@@ -97,6 +100,8 @@ def apply_change(current: IngestionRunStatus, change: PhaseChange, generation: i
             conditions, ConditionType.FAILED, "True", change.reason, change.message, generation
         )
     updates: dict[str, Any] = {"conditions": conditions, "observed_generation": generation}
+    if change.phase is not current.phase:
+        updates["phase_start_time"] = now_rfc3339()
     if change.phase.is_terminal and not current.completion_time:
         updates["completion_time"] = now_rfc3339()
     return desired.model_copy(update=updates)

@@ -324,16 +324,24 @@ def test_stack_operator_runs_uploads_in_its_namespace_and_counts_them(
     namespace = os.environ.get("LAKEHOUSE_NAMESPACE")
     assert url and namespace, 'run `eval "$(make -s env)"` first'
 
-    def succeeded_count() -> float:
-        text = urllib.request.urlopen(url, timeout=5).read().decode()
-        assert "# TYPE lakehouse_stage_duration_seconds histogram" in text
-        match = re.search(r'lakehouse_runs_total\{dataset="orders",phase="Succeeded"\} ([0-9.e+]+)', text)
+    def scrape() -> str:
+        return urllib.request.urlopen(url, timeout=5).read().decode()
+
+    def sample(text: str, pattern: str) -> float:
+        match = re.search(pattern + r" ([0-9.e+]+)", text)
         return float(match.group(1)) if match else 0.0
 
-    before = succeeded_count()
+    succeeded = r'lakehouse_runs_total\{dataset="orders",phase="Succeeded"\}'
+    ingested = r'lakehouse_stage_duration_seconds_count\{engine="builtin",stage="ingest"\}'
+    before = scrape()
     up = upload(s3, orders(10).csv_bytes(), "orders", "csv")
     create_run(custom_objects, namespace, run_body(up, "orders", target=scratch_table("orders_stack")))
     run = wait_for_phase(custom_objects, namespace, up.upload_id, {"Succeeded", "Failed"})
+    after = scrape()
 
     assert run["status"]["phase"] == "Succeeded", run["status"]
-    assert succeeded_count() == before + 1
+    assert sample(after, succeeded) == sample(before, succeeded) + 1
+    # Each stage measured once per run, from the phase's start on the status to its end.
+    assert sample(after, ingested) == sample(before, ingested) + 1
+    assert re.search(r'lakehouse_runs_in_flight\{phase="Ingesting"\} [0-9.]+', after)
+    assert re.search(r'lakehouse_build_info\{component="operator",version="[^"]+"\} 1.0', after)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import Field
@@ -34,6 +35,7 @@ class IngestionRunStatus(BaseStatus):
     message: str | None = None
     start_time: str | None = Field(default=None, alias="startTime")
     completion_time: str | None = Field(default=None, alias="completionTime")
+    phase_start_time: str | None = Field(default=None, alias="phaseStartTime")
     processing_date: str | None = Field(default=None, alias="processingDate")
     engines: EngineChoice | None = None
     counts: RowCounts | None = None
@@ -47,6 +49,16 @@ class IngestionRunStatus(BaseStatus):
     def from_body(cls, status: dict[str, Any] | None) -> IngestionRunStatus:
         return cls.model_validate(dict(status or {}))
 
+    def engine_in(self, phase: Phase) -> str | None:
+        """The engine at work while the run is in `phase` (Ingesting or Transforming), if chosen."""
+        engines = self.engines or EngineChoice()
+        return {Phase.INGESTING: engines.ingest, Phase.TRANSFORMING: engines.transform}.get(phase)
+
     @property
     def is_done(self) -> bool:
         return self.phase is not None and self.phase.is_terminal
+
+
+def parse_time(value: str) -> dt.datetime:
+    """A status timestamp (RFC 3339, as Kubernetes writes it) as an aware datetime."""
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
