@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI
 
 from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.logs import log_json
 from lakehouse_api.auth import ApiKeys
 from lakehouse_api.backends import Backends
 from lakehouse_api.metrics import RequestMetrics
@@ -46,6 +47,7 @@ def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry 
     install_problem_handlers(app)
     app.add_middleware(RequestMetrics)
     _log_to_stderr()
+    log_json(["lakehouse_api", "uvicorn.error", "uvicorn.access"])
     return app
 
 

@@ -25,11 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     # Imported after the arguments: --help and --version answer without seconds of imports.
     import kopf
 
+    from lakehouse.logs import log_json
     from lakehouse_operator import handlers  # noqa: F401  (registers the handlers)
     from lakehouse_operator.settings import OperatorSettings
 
     settings = OperatorSettings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_json()
     liveness = f"http://{settings.listen_host}:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(standalone=True, namespaces=[settings.namespace], liveness_endpoint=liveness)
 

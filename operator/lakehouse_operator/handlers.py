@@ -27,6 +27,7 @@ from lakehouse.k8s.ingestionrun.conditions import ConditionType
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse.k8s.ingestionrun.status import EngineChoice, IngestionRunStatus, RowCounts
+from lakehouse.logs import run_fields
 from lakehouse.storage.s3 import S3Location, head_object
 from lakehouse_operator import log_filters, metrics
 from lakehouse_operator.context import load_contract, run_context
@@ -47,6 +48,7 @@ from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import ConditionUpdate, PhaseChange
 
 RESOURCE = (GROUP, VERSION, PLURAL)
+log = logging.getLogger(__name__)
 # Fault injection between a step's records and its status write (tests/faults), by record kind.
 _AFTER_RECORDS_POINT: dict[type, str] = {
     Validated: "validate.after-event",
@@ -101,7 +103,8 @@ def admit(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
             "attempts": 0,
         },
     )
-    _transition(rt, current, change, Accepted())
+    with run_fields(name, spec["uploadId"], None):
+        _transition(rt, current, change, Accepted())
 
 
 @kopf.on.field(*RESOURCE, field="status.phase", new=Phase.PENDING.value)
@@ -181,9 +184,7 @@ def transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         engine_name = (status.engines.transform if status.engines else None) or TransformEngineName.ARROW
         started = dt.datetime.now(dt.UTC)
         engine = rt.transform_engines[engine_name]
-        outcome = _until_done(
-            rt, body, "transform", engine_name, lambda: engine.transform(context, status.raw_path or "")
-        )
+        outcome = _until_done(rt, body, engine.transform(context, status.raw_path or ""))
         crash_point("transform.after-commit", name)
         counts = status.counts or RowCounts()
         change = PhaseChange(
@@ -212,12 +213,17 @@ def _stage(rt: Runtime, phase: Phase, name: str, namespace: str, work: Work) -> 
     Attempts are counted on the status, not with Kopf's `retry`: an engine that is still
     running also comes back through a TemporaryError, and that is not a failed attempt.
     """
-    stage = metrics.STAGE_OF_PHASE[phase]
     body = rt.status.read(namespace, name)
     status = IngestionRunStatus.from_body(body.get("status"))
     if status.phase is not phase:
         return  # an old event: the run has moved on (or is done)
-    attempt = (status.attempts or 0) + 1
+    with run_fields(name, body["spec"]["uploadId"], phase):
+        _attempt(rt, body, phase, (status.attempts or 0) + 1, work)
+
+
+def _attempt(rt: Runtime, body: dict[str, Any], phase: Phase, attempt: int, work: Work) -> None:
+    stage = metrics.STAGE_OF_PHASE[phase]
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     try:
         work(rt, body, attempt)
     except RunRejectedError as error:
@@ -267,7 +273,7 @@ def _wait(rt: Runtime, body: dict[str, Any], waiting: StillRunning) -> NoReturn:
                     metadata["namespace"], metadata["name"], PhaseChange(phase, "Waiting", waiting.status)
                 )
         except Exception as error:  # only a display: never let it count as a failed attempt
-            logging.getLogger(__name__).warning("could not show %r on %s: %s", waiting.status, metadata["name"], error)
+            log.warning("could not show %r on %s: %s", waiting.status, metadata["name"], error)
     raise kopf.TemporaryError(f"{log_filters.WAITING}{waiting.message}", delay=waiting.delay)
 
 
@@ -284,6 +290,7 @@ def _transition(rt: Runtime, body: dict[str, Any], change: PhaseChange, record: 
         crash_point(point, metadata["name"])
     outcome = rt.status.set_phase(metadata["namespace"], metadata["name"], change)
     if outcome.transitioned:
+        log.info("%s: %s (%s)", change.phase.value, change.message, change.reason)
         metrics.observe_stage(IngestionRunStatus.from_body(body.get("status")), dt.datetime.now(dt.UTC))
         metrics.RUNS_BY_PHASE.labels(change.phase.value, body["spec"]["dataset"]).inc()
         post = kopf.warn if change.phase is Phase.FAILED else kopf.info

@@ -313,6 +313,22 @@ def test_kubernetes_events_record_each_transition(
     assert json.dumps([e.message for e in events])  # messages are plain text
 
 
+def test_operator_logs_are_json_lines_that_name_the_run(
+    operator: OperatorProcess, run_namespace: str, custom_objects: client.CustomObjectsApi, s3: Any
+) -> None:
+    up = upload(s3, orders(5).csv_bytes(), "orders", "csv")
+    create_run(custom_objects, run_namespace, run_body(up, "orders", target=scratch_table("orders_logs")))
+    wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded"})
+
+    lines = [json.loads(line) for line in operator.log_path.read_text().splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line.get("run") == up.upload_id]
+    assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    # Within each step, every line carries the upload and the phase; Kopf's own lines at least the run.
+    assert {line.get("phase") for line in ours} >= {"Pending", "Ingesting", "RawReady", "Transforming"}
+    assert all(line["uploadId"] == up.upload_id for line in ours if "phase" in line)
+    assert any(line["logger"] == "kopf.objects" for line in ours)
+
+
 def test_stack_operator_runs_uploads_in_its_namespace_and_counts_them(
     custom_objects: client.CustomObjectsApi, s3: Any
 ) -> None:
