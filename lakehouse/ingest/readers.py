@@ -253,7 +253,13 @@ def _text_survives(table: pa.Table) -> bool:
 
 
 class _NonJsonNumber(str):
-    """NaN, Infinity or -Infinity: Python's json module reads them, but they are not JSON."""
+    """NaN, Infinity or -Infinity, which Python's json module reads but JSON does not have, or a number
+    no double can hold (1e999); kept as written."""
+
+
+def _json_float(text: str) -> float | _NonJsonNumber:
+    number = float(text)
+    return number if math.isfinite(number) else _NonJsonNumber(text)
 
 
 def _read_json_lines_slowly(data: bytes) -> SourceTable:
@@ -271,7 +277,7 @@ def _read_json_lines_slowly(data: bytes) -> SourceTable:
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_constant=_NonJsonNumber)
+            value = json.loads(line, parse_constant=_NonJsonNumber, parse_float=_json_float)
             if not isinstance(value, dict):
                 raise ValueError("a JSON line must be an object")
         except (ValueError, RecursionError) as error:
@@ -304,9 +310,7 @@ def _json_text(value: object) -> tuple[str | None, bool]:
         return value, True
     if isinstance(value, bool):
         return ("true" if value else "false"), True
-    if isinstance(value, float):
-        return str(value), math.isfinite(value)  # 1e999 reads as inf
-    if isinstance(value, int):
+    if isinstance(value, int | float):
         return str(value), True
     return json.dumps(value, ensure_ascii=False), False  # an object or an array
 
