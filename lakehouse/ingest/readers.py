@@ -60,14 +60,14 @@ def read_source(data: bytes, source_format: SourceFormat) -> SourceTable:
     except InputError:
         raise
     except UnicodeDecodeError as error:
-        raise not_utf8(data) from error
+        raise _not_utf8(data) from error
     except (pa.ArrowInvalid, OSError) as error:
         raise UnreadableSourceError(
             f"cannot read the file as {source_format}: {error}; check the file and its declared format"
         ) from error
 
 
-def not_utf8(data: bytes) -> InvalidEncodingError:
+def _not_utf8(data: bytes) -> InvalidEncodingError:
     """Where a text file stops being UTF-8 (decoded again, so only ever on the failure path)."""
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return InvalidEncodingError("the file is UTF-16 text (it starts with a UTF-16 byte order mark); save as UTF-8")
@@ -82,7 +82,7 @@ def not_utf8(data: bytes) -> InvalidEncodingError:
     return InvalidEncodingError("the file is not valid UTF-8 text; save it as UTF-8")
 
 
-def check_column_names(names: list[str]) -> None:
+def _check_column_names(names: list[str]) -> None:
     """A name given to two columns makes it ambiguous which one holds the values. Unnamed columns
     (an empty header field, as trailing commas make) are not compared: they are never read."""
     counts = Counter(name for name in names if name.strip())
@@ -128,7 +128,7 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def _read_csv(data: bytes) -> SourceTable:
     column_names = _csv_header(data)
-    check_column_names(column_names)
+    _check_column_names(column_names)
     block_size = None
     try:
         table, skipped = _parse_csv(data, column_names, use_threads=True)
@@ -149,7 +149,7 @@ def _csv_header(data: bytes) -> list[str]:
     end = data.find(b"\n")
     line = data[: end if end >= 0 else len(data)]
     if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise not_utf8(data)
+        raise _not_utf8(data)
     if b"\x00" in line:
         raise InvalidEncodingError(
             "the header line holds NUL bytes: the file is binary (compressed?) or UTF-16 text; "
@@ -158,7 +158,7 @@ def _csv_header(data: bytes) -> list[str]:
     try:
         header = line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError:
-        raise not_utf8(data) from None
+        raise _not_utf8(data) from None
     if not header.strip():
         raise UnreadableSourceError("the CSV file has no header row; its first line must name the columns")
     # Every column is read as text, which needs the names up front.
@@ -194,7 +194,7 @@ def _parse_csv(
         )
     except pa.ArrowInvalid as error:
         if "UTF8" in str(error):
-            raise not_utf8(data) from error
+            raise _not_utf8(data) from error
         raise
     return table, skipped
 
@@ -233,7 +233,7 @@ def _read_json_lines(data: bytes) -> SourceTable:
     try:
         table.validate(full=True)  # Arrow's JSON reader does not check that strings are UTF-8
     except pa.ArrowInvalid:
-        raise not_utf8(data) from None
+        raise _not_utf8(data) from None
     table = _named_columns(table)
     text = {name: _as_text(column) for name, column in zip(table.column_names, table.columns, strict=True)}
     return SourceTable(pa.table({**text, ROW_NUMBER: pa.array(range(1, table.num_rows + 1), pa.int64())}))
@@ -266,7 +266,7 @@ def _read_json_lines_slowly(data: bytes) -> SourceTable:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise not_utf8(data) from None
+        raise _not_utf8(data) from None
     records: list[dict[str, str | None]] = []
     row_numbers: list[int] = []
     unparseable: list[tuple[int, str, str]] = []
@@ -320,7 +320,7 @@ def _json_text(value: object) -> tuple[str | None, bool]:
 
 def _read_parquet(data: bytes) -> SourceTable:
     parquet = pq.ParquetFile(io.BytesIO(data))
-    check_column_names(parquet.schema_arrow.names)
+    _check_column_names(parquet.schema_arrow.names)
     table = parquet.read()
     claimed = parquet.metadata.num_rows
     if table.num_rows != claimed:

@@ -72,7 +72,7 @@ def validate(contract: DatasetContract, source: SourceTable) -> ValidationResult
     found = [name for name in table.column_names if name != ROW_NUMBER]
     missing = [name for name in contract.required_source_columns if name not in found]
     if missing:
-        raise missing_columns_error(contract, missing, found)
+        raise _missing_columns_error(contract, missing, found)
 
     failures: list[tuple[np.ndarray, str, Column, Rule | None]] = []
     typed: dict[str, pa.Array] = {}
@@ -128,7 +128,7 @@ def _check_types(contract: DatasetContract, unsupported: dict[str, str]) -> None
         )
 
 
-def missing_columns_error(contract: DatasetContract, missing: list[str], found: list[str]) -> MissingColumnsError:
+def _missing_columns_error(contract: DatasetContract, missing: list[str], found: list[str]) -> MissingColumnsError:
     """The error for a header that lacks required columns, with what the header probably meant."""
     if len(found) == 1:
         for delimiter in _OTHER_DELIMITERS:
