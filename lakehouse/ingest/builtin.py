@@ -10,16 +10,13 @@ import pyarrow as pa
 
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.formats import SourceFormat
+from lakehouse.ingest.errors import ChecksumMismatchError, InputError, UnsupportedInputError
 from lakehouse.ingest.readers import read_source
 from lakehouse.ingest.validation import ValidationResult, validate
 from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import S3Location, read_object, write_parquet
 
 UPLOAD_ID_COLUMN = "_upload_id"
-
-
-class ChecksumMismatchError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -47,12 +44,27 @@ def ingest_bytes(
     source_uri: str,
     expected_sha256: str | None = None,
 ) -> IngestFiles:
-    """Checks, reads and validates an upload's bytes; pure, so the NiFi step shares it."""
+    """Checks, reads and validates an upload's bytes; pure, so the NiFi step shares it.
+
+    Raises an InputError for a file that cannot be ingested: any error here comes from the bytes alone,
+    so the same bytes fail the same way on every attempt and no engine retries it.
+    """
     if expected_sha256:
         actual = hashlib.sha256(data).hexdigest()
         if actual != expected_sha256:
-            raise ChecksumMismatchError(f"{source_uri} has sha256 {actual}, but the upload recorded {expected_sha256}")
-    result = validate(contract, read_source(data, source_format))
+            raise ChecksumMismatchError(
+                f"{source_uri} has sha256 {actual}, but the upload recorded {expected_sha256}; "
+                "the object changed after upload: upload the file again"
+            )
+    try:
+        result = validate(contract, read_source(data, source_format))
+    except (InputError, MemoryError):
+        raise
+    except Exception as error:
+        raise UnsupportedInputError(
+            f"the file could not be read ({type(error).__name__}: {error}); the ingest does not handle "
+            "this kind of file yet: report it with the file"
+        ) from error
     metadata = {"upload-id": upload_id, "dataset": contract.name, "contract-version": str(contract.version)}
     quarantine = None
     if result.rejected.num_rows:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from lakehouse.contracts.arrow_schema import arrow_type, raw_schema
 from lakehouse.contracts.model import RULE_SYMBOLS, Column, DatasetContract, Rule, rule_value_as
+from lakehouse.ingest.errors import MissingColumnsError, UnsupportedTypeError, WrongDelimiterError
 from lakehouse.ingest.readers import ROW_NUMBER, SourceTable
 
 REJECT_REASON = "_reject_reason"
@@ -26,6 +27,10 @@ _INTEGER_PATTERNS = {"long": r"^-?\d{1,18}$", "int": r"^-?\d{1,10}$"}
 _DOUBLE_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+# Separators people use instead of commas; a header of one column holding the contract's names split by one
+# of these was written with it.
+_OTHER_DELIMITERS = (";", "\t", "|")
+_SHOWN_CHARACTERS = 200
 
 
 def required_reason(column: Column) -> str:
@@ -40,14 +45,6 @@ def invalid_value_reason_parts(column: Column) -> tuple[str, str]:
 def rule_reason_parts(rule: Rule, column: Column) -> tuple[str, str]:
     """Text before and after the offending value as written in the file."""
     return f"{rule.name}: {column.target_name} {RULE_SYMBOLS[rule.op]} {rule.value} failed (value ", ")"
-
-
-class MissingColumnsError(ValueError):
-    def __init__(self, missing: list[str], found: list[str]) -> None:
-        super().__init__(
-            f"the file lacks required column(s) {', '.join(missing)}; found columns: {', '.join(found) or 'none'}"
-        )
-        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -71,10 +68,11 @@ class ValidationResult:
 
 def validate(contract: DatasetContract, source: SourceTable) -> ValidationResult:
     table = source.table
+    _check_types(contract, source.unsupported_columns)
     found = [name for name in table.column_names if name != ROW_NUMBER]
     missing = [name for name in contract.required_source_columns if name not in found]
     if missing:
-        raise MissingColumnsError(missing, found)
+        raise _missing_columns_error(contract, missing, found)
 
     failures: list[tuple[np.ndarray, str, Column, Rule | None]] = []
     typed: dict[str, pa.Array] = {}
@@ -82,6 +80,10 @@ def validate(contract: DatasetContract, source: SourceTable) -> ValidationResult
     for column in contract.columns:
         text = _text_column(table, column.name)
         values, invalid = _parse(text, column)
+        marked = source.invalid_values.get(column.name)
+        if marked is not None and marked.any():
+            invalid |= marked
+            values = pc.if_else(pa.array(marked), pa.scalar(None, values.type), values)
         typed[column.target_name] = values
         nulls = ~_mask(pc.is_valid(values)) & ~invalid
         checks.append(CheckResult("not_null", column.target_name, len(text) - int(nulls.sum()), int(nulls.sum())))
@@ -114,6 +116,45 @@ def validate(contract: DatasetContract, source: SourceTable) -> ValidationResult
     return ValidationResult(valid=valid, rejected=rejected, checks=checks)
 
 
+def _check_types(contract: DatasetContract, unsupported: dict[str, str]) -> None:
+    wanted = [column for column in contract.columns if column.name in unsupported]
+    if wanted:
+        described = "; ".join(
+            f"column {c.name!r} is {unsupported[c.name]} in the file, the contract wants {c.type}" for c in wanted
+        )
+        raise UnsupportedTypeError(
+            f"{described}; no value of such a column can be read: write it as a plain column of the contract's type",
+            wanted[0].name,
+        )
+
+
+def _missing_columns_error(contract: DatasetContract, missing: list[str], found: list[str]) -> MissingColumnsError:
+    """The error for a header that lacks required columns, with what the header probably meant."""
+    if len(found) == 1:
+        for delimiter in _OTHER_DELIMITERS:
+            names = [name.strip() for name in found[0].split(delimiter)]
+            if len(names) > 1 and any(name in names for name in missing):
+                return WrongDelimiterError(
+                    f"the header is one column, {found[0]!r}: the file separates its fields with {delimiter!r}; "
+                    "CSV uploads must separate them with commas",
+                    missing,
+                )
+    hints = []
+    for name in missing:
+        column = next(c for c in contract.columns if c.name == name)
+        near = [f for f in found if f.strip().lower() == name.lower()]
+        if column.rename and column.rename in found:
+            hints.append(f"{column.rename!r} is what the contract renames {name!r} to; the file must call it {name!r}")
+        elif near:
+            hints.append(f"{near[0]!r} differs from {name!r} in case or spaces")
+    return MissingColumnsError(
+        f"the file lacks required column(s) {', '.join(missing)}; found columns: {', '.join(found) or 'none'}"
+        + (f" ({'; '.join(hints)})" if hints else "")
+        + f"; fix the file's header to match the {contract.name} contract",
+        missing,
+    )
+
+
 def _text_column(table: pa.Table, name: str) -> pa.Array:
     if name not in table.column_names:  # optional column absent from the file
         return pa.nulls(table.num_rows, pa.string())
@@ -132,7 +173,9 @@ def _parse(text: pa.Array, column: Column) -> tuple[pa.Array, np.ndarray]:
     target = arrow_type(column)
     present = _mask(pc.is_valid(text))
     if column.type == "string":
-        return text, np.zeros(len(text), dtype=bool)
+        # A NUL byte is never text: the API refuses a file with one in its first 64 KiB, this any later one.
+        nul = present & _mask(pc.match_substring(text, "\x00"))
+        return pc.if_else(pa.array(nul), pa.scalar(None, pa.string()), text), nul
     if column.type == "boolean":
         lowered = pc.utf8_lower(text)
         ok = _mask(pc.is_in(lowered, value_set=pa.array(list(BOOLEAN_TEXT))))
@@ -221,12 +264,22 @@ def _reasons(
                 reasons[row].append(required_reason(column))
             elif kind == "type":
                 before, after = invalid_value_reason_parts(column)
-                reasons[row].append(f"{before}{value!r}{after}")
+                reasons[row].append(f"{before}{_shown(value, quoted=True)}{after}")
             else:
                 assert rule is not None
                 before, after = rule_reason_parts(rule, column)
-                reasons[row].append(f"{before}{value}{after}")
+                reasons[row].append(f"{before}{_shown(value, quoted=False)}{after}")
     return reasons
+
+
+def _shown(value: str | None, *, quoted: bool) -> str:
+    """A value as a reason quotes it. The whole value stays in the row's own column, so a field of
+    megabytes is cut short here instead of being copied into its reason."""
+    text = value or ""
+    if len(text) <= _SHOWN_CHARACTERS:
+        return repr(value) if quoted else str(value)
+    start = text[:_SHOWN_CHARACTERS]
+    return f"{start!r}... ({len(text)} characters)" if quoted else f"{start}... ({len(text)} characters)"
 
 
 def _rejected_rows(

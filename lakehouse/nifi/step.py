@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
-from lakehouse.ingest.builtin import ChecksumMismatchError, ingest_bytes
-from lakehouse.ingest.readers import UnreadableSourceError
-from lakehouse.ingest.validation import MissingColumnsError
+from lakehouse.ingest.builtin import ingest_bytes
+from lakehouse.ingest.errors import InputError
 from lakehouse.nifi.step_result import (
     QUARANTINE_ENTRY,
     RAW_ENTRY,
@@ -34,14 +33,6 @@ from lakehouse.nifi.step_result import (
     StepResult,
 )
 from lakehouse.storage.s3 import parquet_bytes
-
-# Exceptions that mean "this file cannot be ingested", with the run's Failed reason for each.
-_REJECTIONS: dict[type[Exception], str] = {
-    UnknownDatasetError: "UnknownDataset",
-    ChecksumMismatchError: "ChecksumMismatch",
-    UnreadableSourceError: "UnreadableSource",
-    MissingColumnsError: "MissingColumns",
-}
 
 
 def run_step(
@@ -57,8 +48,8 @@ def run_step(
     try:
         contract = contracts.get(dataset)
         files = ingest_bytes(contract, data, source_format, upload_id, f"upload {upload_id}", sha256)  # type: ignore[arg-type]
-    except tuple(_REJECTIONS) as error:
-        reason = next(r for kind, r in _REJECTIONS.items() if isinstance(error, kind))
+    except (InputError, UnknownDatasetError) as error:  # this file cannot be ingested: the run fails with the reason
+        reason = error.reason if isinstance(error, InputError) else "UnknownDataset"
         step_result = StepResult(
             upload_id=upload_id,
             run_uid=run_uid,

@@ -147,7 +147,7 @@ def ingest(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
                 "counts": RowCounts(input=outcome.input_rows, valid=outcome.valid_rows, rejected=outcome.rejected_rows),
                 "raw_path": outcome.raw_uri,
                 "quarantine_path": outcome.quarantine_uri,
-                "attempts": attempt,
+                "attempts": 0,  # the next stage's own count; this one's stays on the job and workflow rows
             },
             conditions=[
                 ConditionUpdate(ConditionType.INGESTED, "True", "RawWritten", f"raw rows in {outcome.raw_uri}")
@@ -196,7 +196,7 @@ def transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
                 "table": outcome.table,
                 "snapshot_id": outcome.snapshot_id,
                 "counts": counts.model_copy(update={"written": outcome.rows_written}),
-                "attempts": attempt,
+                "attempts": 0,
             },
             conditions=[
                 ConditionUpdate(ConditionType.TRANSFORMED, "True", "BronzeCommitted", f"committed to {outcome.table}")

@@ -100,6 +100,7 @@ class RunRecords:
                 self._validated(body, record)
             case IngestSucceeded():
                 self._ingest_succeeded(body, record, now)
+                workflow = {"attempts": record.attempt}  # the status counts the next stage's from 0
             case TransformStarted():
                 pass
             case TransformSucceeded():
@@ -108,6 +109,7 @@ class RunRecords:
                     "target_table": record.outcome.table,
                     "snapshot_id": record.outcome.snapshot_id,
                     "finished_at": now,
+                    "attempts": record.attempt,
                 }
             case RunFailed():
                 self._run_failed(body, record, now)

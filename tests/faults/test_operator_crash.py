@@ -19,7 +19,7 @@ from pyiceberg.expressions import EqualTo
 from lakehouse.devtools.sample_data import orders
 from tests.utils.kafka_events import events_for
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
+from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase, watch_for_phase
 
 pytestmark = pytest.mark.integration
 TARGET = {"namespace": "bronze_faults", "table": "orders"}
@@ -84,19 +84,18 @@ def test_kill_when_a_phase_is_seen_then_restart(
     sample = orders(150_000, invalid_every=1000, seed=5)
     up = upload(s3, sample.csv_bytes(), "orders", "csv")
     first = OperatorProcess(run_namespace, tmp_path / "operator.log").start()
-    create_run(custom_objects, run_namespace, run_body(up, "orders", target=TARGET))
+    created = create_run(custom_objects, run_namespace, run_body(up, "orders", target=TARGET))
     try:
-        seen = wait_for_phase(
+        seen = watch_for_phase(
             custom_objects,
             run_namespace,
             up.upload_id,
             {phase, "Succeeded", "Failed"},
-            timeout=120,
-            poll=0.02,
+            created["metadata"]["resourceVersion"],
         )
     finally:
         first.kill()
-    seen_phase = seen["status"]["phase"]
+    assert seen["status"]["phase"] == phase, f"killed after the run left {phase}: {seen['status']}"
 
     second = OperatorProcess(run_namespace, tmp_path / "operator.log").start()
     try:
@@ -105,4 +104,4 @@ def test_kill_when_a_phase_is_seen_then_restart(
         second.stop()
 
     assert run["status"]["phase"] == "Succeeded", run["status"]
-    assert bronze_count(catalog, up.upload_id) == len(sample.valid), f"killed in {seen_phase}"
+    assert bronze_count(catalog, up.upload_id) == len(sample.valid), f"killed in {phase}"

@@ -14,8 +14,12 @@ from typing import Any
 import httpx
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from lakehouse_api.uploads.stored_upload import idempotency_key_hash, idempotent_upload_id
+from prometheus_client.parser import text_string_to_metric_families
 
 from lakehouse.devtools.sample_data import orders
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.storage.s3 import S3Location
 from tests.utils.api_checks import UPLOADS, leftovers, post_upload, problem, wait_for_upload
 from tests.utils.api_process import ApiProcess, running_api
@@ -258,12 +262,22 @@ def test_both_key_headers_are_accepted_and_health_is_open(api: ApiProcess) -> No
     assert {"HTTPBearer", "APIKeyHeader"} <= set(openapi["components"]["securitySchemes"])
 
 
-def test_too_large_declared_upload_is_refused_before_reading(http: httpx.Client) -> None:
+def test_too_large_declared_upload_is_refused_before_reading(
+    http: httpx.Client, api: ApiProcess, s3: Any, custom_objects: client.CustomObjectsApi
+) -> None:
     headers, body = form(b"order_id\n" + b"1\n" * (MAX_UPLOAD // 2 + MIB))
+    # With an Idempotency-Key the upload id is known in advance, so its objects can be looked for.
+    key = f"too-large-{dt.datetime.now().timestamp()}"
+    upload_id = idempotent_upload_id(idempotency_key_hash(hashlib.sha256(api.key.encode()).hexdigest(), key))
 
-    refused = problem(http.post(UPLOADS, content=body, headers=headers), 413)
+    refused = problem(http.post(UPLOADS, content=body, headers={**headers, "Idempotency-Key": key}), 413)
 
     assert refused["type"].endswith("/upload-too-large") and refused["maxBytes"] == MAX_UPLOAD
+    assert "uploadId" not in refused  # refused before an id was given to anything
+    assert leftovers(s3, "orders", upload_id) == []
+    with pytest.raises(ApiException) as no_run:
+        custom_objects.get_namespaced_custom_object(GROUP, VERSION, api.namespace, PLURAL, upload_id)
+    assert no_run.value.status == 404
 
 
 def test_too_large_streamed_upload_is_refused_and_its_parts_discarded(http: httpx.Client, s3: Any) -> None:
@@ -393,17 +407,36 @@ def test_wrong_method_is_a_problem(http: httpx.Client) -> None:
     problem(http.delete("/api/v1/datasets"), 405)
 
 
+def metric_samples(http: httpx.Client) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of the API's /metrics, by name and labels."""
+    families = text_string_to_metric_families(http.get("/metrics").text)
+    return {(s.name, frozenset(s.labels.items())): s.value for family in families for s in family.samples}
+
+
 def test_metrics_count_requests_by_route_and_uploads_by_outcome(http: httpx.Client) -> None:
-    post_upload(http, orders(2).csv_bytes())
-    post_upload(http, b"\x00\x01", filename="x.csv")
+    """Counted from this test's own requests, whatever the module's other tests did before."""
+    data = orders(2).csv_bytes()
+    before = metric_samples(http)
 
-    text = http.get("/metrics").text
+    accepted = post_upload(http, data)
+    refused = post_upload(http, b"\x00\x01", filename="x.csv")
+    read = http.get(f"{UPLOADS}/{accepted.json()['uploadId']}")
+    after = metric_samples(http)
 
-    assert 'lakehouse_api_uploads_total{outcome="accepted"}' in text
-    assert 'lakehouse_api_uploads_total{outcome="refused_415"}' in text
-    assert 'lakehouse_api_requests_total{method="POST",route="/api/v1/uploads",status="202"}' in text
-    assert 'route="/api/v1/uploads/{upload_id}"' in text  # templates, not one series per id
-    assert "lakehouse_api_upload_bytes_total" in text
+    assert (accepted.status_code, refused.status_code, read.status_code) == (202, 415, 200)
+
+    def added(name: str, **labels: str) -> float:
+        key = (name, frozenset(labels.items()))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert added("lakehouse_api_uploads_total", outcome="accepted") == 1
+    assert added("lakehouse_api_uploads_total", outcome="refused_415") == 1
+    assert added("lakehouse_api_upload_bytes_total", dataset="orders") == len(data)
+    assert added("lakehouse_api_requests_total", method="POST", route=UPLOADS, status="202") == 1
+    assert added("lakehouse_api_requests_total", method="POST", route=UPLOADS, status="415") == 1
+    # Routes are templates, not one series per id.
+    assert added("lakehouse_api_requests_total", method="GET", route=f"{UPLOADS}/{{upload_id}}", status="200") == 1
+    assert not any(accepted.json()["uploadId"] in dict(labels).get("route", "") for _, labels in after)
 
 
 def test_keys_never_reach_the_log(api: ApiProcess, http: httpx.Client, tmp_path: Path) -> None:

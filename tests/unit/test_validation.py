@@ -11,8 +11,9 @@ import pytest
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
-from lakehouse.ingest.readers import UnreadableSourceError, read_source
-from lakehouse.ingest.validation import REJECT_REASON, MissingColumnsError, validate
+from lakehouse.ingest.errors import MissingColumnsError, UnreadableSourceError
+from lakehouse.ingest.readers import read_source
+from lakehouse.ingest.validation import REJECT_REASON, validate
 
 CONTRACTS = ContractRegistry.default()
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from kubernetes import client
+from kubernetes import client, watch
 
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.phase import Phase
@@ -79,3 +79,37 @@ def wait_for_phase(
             return run
         time.sleep(poll)
     raise TimeoutError(f"{name} not in {sorted(phases)} after {timeout}s; status: {run.get('status')}")
+
+
+def watch_for_phase(
+    api: client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    phases: set[str],
+    since_resource_version: str,
+    timeout: float = 120,
+) -> dict[str, Any]:
+    """The run as of the first change that puts it in one of `phases`. A watch from the resource version
+    the run was created at sees every change, so a phase the run passes through in a few milliseconds is
+    not missed, as polling could miss it."""
+    deadline = time.monotonic() + timeout
+    resource_version = since_resource_version
+    watcher = watch.Watch()
+    run: dict[str, Any] = {}
+    while (remaining := deadline - time.monotonic()) > 0:
+        for event in watcher.stream(
+            api.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            field_selector=f"metadata.name={name}",
+            resource_version=resource_version,
+            timeout_seconds=max(1, int(remaining)),
+        ):
+            run = event["object"]
+            resource_version = run["metadata"]["resourceVersion"]
+            if (run.get("status") or {}).get("phase") in phases:
+                watcher.stop()
+                return run
+    raise TimeoutError(f"{name} not seen in {sorted(phases)} after {timeout}s; status: {run.get('status')}")

@@ -203,7 +203,8 @@ async def _stream_file(events: Events, writer: S3StreamWriter, settings: ApiSett
             continue
         head += event
         if len(head) >= sniff.SNIFF_BYTES:
-            source_format = _sniffed(bytes(head), filename, complete=False)
+            # Exactly the window, however the body arrived in chunks, so a file is judged the same every time.
+            source_format = _sniffed(bytes(head[: sniff.SNIFF_BYTES]), filename, complete=False)
             writer.content_type = CONTENT_TYPES[source_format]
             await writer.write(bytes(head))
             head = bytearray()

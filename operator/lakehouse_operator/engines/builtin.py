@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse.ingest.builtin import ChecksumMismatchError, ingest_upload
-from lakehouse.ingest.readers import UnreadableSourceError
-from lakehouse.ingest.validation import MissingColumnsError
+from lakehouse.ingest.builtin import ingest_upload
+from lakehouse.ingest.errors import InputError
 from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location
 from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError
@@ -34,14 +33,8 @@ class BuiltinIngestEngine(IngestEngine):
             )
         except ObjectNotFoundError as error:
             raise RunRejectedError("SourceNotFound", f"{error}; upload the file again to start a new run") from error
-        except ChecksumMismatchError as error:
-            raise RunRejectedError("ChecksumMismatch", f"{error}; the object changed after upload") from error
-        except UnreadableSourceError as error:
-            raise RunRejectedError("UnreadableSource", f"{error}; check the file and its declared format") from error
-        except MissingColumnsError as error:
-            raise RunRejectedError(
-                "MissingColumns", f"{error}; fix the file's header to match the {run.dataset} contract"
-            ) from error
+        except InputError as error:  # the file itself: no retry can fix it, only server faults are retried
+            raise RunRejectedError(error.reason, str(error)) from error
         result = report.result
         return IngestOutcome(
             input_rows=result.input_rows,

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from lakehouse_api.main import create_app
 from lakehouse_api.problems import ProblemError
 from lakehouse_api.settings import ApiSettings
-from lakehouse_api.uploads import service
+from lakehouse_api.uploads import service, sniff
 
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
@@ -156,3 +156,19 @@ def test_idempotent_retry_replays_without_storing_again(
 
     assert first.json()["uploadId"] == second.json()["uploadId"] and second.json()["replayed"] is True
     assert len(created_runs) == 1 and app.state.backends.s3.calls == ["put_object"]
+
+
+@pytest.mark.parametrize("chunk_bytes", [4 * 1024, 4 * MIB], ids=["small-chunks", "one-chunk"])
+def test_the_format_is_judged_on_exactly_the_first_64_kib_however_the_body_arrives(
+    chunk_bytes: int, http: AsgiClient, created_runs: list[dict[str, Any]]
+) -> None:
+    data = orders(5000).csv_bytes()
+    assert len(data) > 2 * sniff.SNIFF_BYTES
+    data = data[: sniff.SNIFF_BYTES + 100] + b"\x00" + data[sniff.SNIFF_BYTES + 101 :]  # binary only past the window
+    headers, body = form(data)
+    chunks = [body[start : start + chunk_bytes] for start in range(0, len(body), chunk_bytes)]
+
+    response = http.post("/api/v1/uploads", content=chunks, headers=headers)
+
+    assert response.status_code == 202, response.text
+    assert response.json()["format"] == "csv" and len(created_runs) == 1

@@ -75,14 +75,16 @@ def test_the_workflow_row_shows_the_change_not_the_old_status() -> None:
     runs, metadata, events = records()
     outcome = IngestOutcome(10, 9, 1, "s3://raw/k", "s3://quarantine/k", 100)
     started = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    change = PhaseChange(Phase.RAW_READY, "RawWritten", "9 valid", fields={"attempts": 1})
+    # The status starts RawReady's own attempts at 0; the rows keep the 2 attempts the ingest needed.
+    change = PhaseChange(Phase.RAW_READY, "RawWritten", "9 valid", fields={"attempts": 0})
     runs.write(
         body("Ingesting", {"ingest": "builtin"}),
         change,
-        IngestSucceeded(IngestEngineName.BUILTIN, 1, started, outcome, "orders"),
+        IngestSucceeded(IngestEngineName.BUILTIN, 2, started, outcome, "orders"),
     )
     runs.write(body("Pending"), PhaseChange(Phase.PENDING, "Accepted", "accepted"), Accepted())
 
-    assert [(r.phase, r.attempts) for r in metadata.workflow] == [("RawReady", 1), ("Pending", 0)]
+    assert [(r.phase, r.attempts) for r in metadata.workflow] == [("RawReady", 2), ("Pending", 0)]
+    assert [(j.stage, j.attempt) for j in metadata.jobs] == [("ingest", 2)]
     assert [e.topic for e in events.published] == ["raw-data-ready"]
     assert (metadata.jobs[0].rows_in, metadata.jobs[0].rows_out, metadata.jobs[0].rows_rejected) == (10, 9, 1)

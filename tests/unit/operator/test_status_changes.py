@@ -59,13 +59,28 @@ def test_failure_sets_failed_condition_with_reason() -> None:
     )
 
 
-def test_unchanged_condition_keeps_its_transition_time() -> None:
+LONG_AGO = "2020-01-01T00:00:00Z"
+
+
+def ready_since(time: str) -> IngestionRunStatus:
+    """A Pending run whose Ready condition has been False since `time`, long before the test runs."""
     first = apply_change(IngestionRunStatus(), PhaseChange(Phase.PENDING, "Accepted", "a"), generation=1)
-    again = apply_change(first, PhaseChange(Phase.PENDING, "Retrying", "b"), generation=1)
-    assert (
-        conditions_by_type(first)["Ready"]["lastTransitionTime"]
-        == conditions_by_type(again)["Ready"]["lastTransitionTime"]
-    )
+    ready = conditions_by_type(first)["Ready"] | {"lastTransitionTime": time}
+    return IngestionRunStatus.from_body({**first.to_k8s(), "conditions": [ready]})
+
+
+def test_unchanged_condition_keeps_its_transition_time() -> None:
+    again = apply_change(ready_since(LONG_AGO), PhaseChange(Phase.INGESTING, "IngestStarted", "b"), generation=1)
+
+    ready = conditions_by_type(again)["Ready"]
+    assert (ready["status"], ready["reason"], ready["lastTransitionTime"]) == ("False", "IngestStarted", LONG_AGO)
+
+
+def test_changed_condition_gets_a_new_transition_time() -> None:
+    done = apply_change(ready_since(LONG_AGO), PhaseChange(Phase.SUCCEEDED, "BronzeCommitted", "c"), generation=1)
+
+    ready = conditions_by_type(done)["Ready"]
+    assert ready["status"] == "True" and ready["lastTransitionTime"] > LONG_AGO
 
 
 @pytest.mark.parametrize("phase", [Phase.SUCCEEDED, Phase.FAILED])
