@@ -181,9 +181,7 @@ def transform(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         engine_name = (status.engines.transform if status.engines else None) or TransformEngineName.ARROW
         started = dt.datetime.now(dt.UTC)
         engine = rt.transform_engines[engine_name]
-        outcome = _until_done(
-            rt, body, "transform", engine_name, lambda: engine.transform(context, status.raw_path or "")
-        )
+        outcome = _until_done(rt, body, engine.transform(context, status.raw_path or ""))
         crash_point("transform.after-commit", name)
         counts = status.counts or RowCounts()
         change = PhaseChange(
