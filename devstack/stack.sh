@@ -7,8 +7,8 @@ SERVICES=(postgres s3 kafka iceberg-rest kubernetes)
 # NiFi (about 700 MiB and 20-50 s to start) joins with NIFI=1, as `make test` does, or when it
 # already runs, so that down/status/env still see it.
 if [[ "${NIFI:-0}" == 1 ]] || is_running nifi; then SERVICES+=(nifi); fi
-# Platform processes run on top of the servers.
-PLATFORM=(operator api)
+# Platform processes run on top of the servers; Prometheus scrapes the operator and the API.
+PLATFORM=(operator api prometheus)
 # CLUSTER=1: the servers bind the node address, a node joins the control plane, and the chart runs
 # the operator and the API as pods (namespace $CLUSTER_RELEASE_NAMESPACE) beside the host processes.
 if [[ "$CLUSTER" == 1 ]]; then PLATFORM+=(cluster release); fi
@@ -39,7 +39,7 @@ up() {
   "$DEVSTACK_DIR/spark.sh" install
   "$DEVSTACK_DIR/helm.sh" setup  # the charts' tests install them into the local control plane
   "$DEVSTACK_DIR/airflow.sh" setup  # the DAG's tests run it with `airflow dags test`
-  if [[ "$CLUSTER" == 1 ]]; then service cluster install; service release install; fi
+  for s in "${PLATFORM[@]}"; do service "$s" install; done  # Prometheus is built here; with CLUSTER=1 the node and images
   log "installed in $((SECONDS - started))s"
   for s in "${SERVICES[@]}"; do service "$s" start; done
   "$DEVSTACK_DIR/migrate.sh"

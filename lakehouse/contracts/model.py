@@ -112,6 +112,11 @@ class DatasetContract(_Strict):
     source_system: str
     columns: Annotated[list[Column], Field(min_length=1)]
     rules: list[Rule] = []
+    # Only watched, never enforced: a run with more rejects still succeeds, and the alert
+    # LakehouseRejectRatioHigh (charts/lakehouse/files/prometheus-rules.yaml) fires.
+    max_reject_ratio: Annotated[
+        float, Field(ge=0, le=1, description="Share of input rows that may be rejected before an alert fires.")
+    ] = 0.05
     bronze: BronzeTarget
 
     @property

@@ -22,6 +22,7 @@ import kopf
 from kubernetes import config as kube_config
 from prometheus_client import REGISTRY, start_http_server
 
+from lakehouse.contracts.registry import ContractError
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.conditions import ConditionType
 from lakehouse.k8s.ingestionrun.phase import Phase
@@ -80,6 +81,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     memo.runtime = runtime = Runtime(operator_settings)
     if operator_settings.metrics_port:
         REGISTRY.register(metrics.RunsInFlight(lambda: runtime.status.list_runs(operator_settings.namespace)))
+        REGISTRY.register(metrics.DatasetLimits(lambda: runtime.contracts))
+        try:
+            metrics.count_from_zero(runtime.contracts.names())
+        except ContractError as error:  # the runs of a broken contract fail with the reason; the operator runs on
+            logger.warning("dataset series start at their first run: %s", error)
         start_http_server(operator_settings.metrics_port, addr=operator_settings.listen_host)
     logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
 

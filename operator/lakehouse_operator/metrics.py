@@ -3,7 +3,10 @@
 Stage durations are measured from the run's status (phaseStartTime, written when a phase is entered)
 to the moment the run leaves that phase, so they span every poll, retry and operator restart in
 between. Runs in flight are read from the Kubernetes API at scrape time, so they are right after a
-restart too.
+restart too, and so is each dataset's reject limit, from the contracts the operator runs with.
+
+The alert rules and dashboards that read these metrics: charts/lakehouse/files/prometheus-rules.yaml and
+deploy/monitoring/dashboards/ (a test holds every name they use to the ones defined here).
 """
 
 from __future__ import annotations
@@ -11,13 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import Counter, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, parse_time
 
@@ -30,7 +34,8 @@ STAGE_SECONDS = Histogram(
     ["stage", "engine"],
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600),
 )
-ROWS = Counter("lakehouse_rows_total", "Rows seen by the pipeline", ["dataset", "kind"])  # input|valid|rejected|written
+ROWS = Counter("lakehouse_rows_total", "Rows seen by the pipeline", ["dataset", "kind"])
+ROW_KINDS = ("input", "valid", "rejected", "written")
 STAGE_FAILURES = Counter("lakehouse_stage_failures_total", "Failed stage attempts", ["stage", "reason"])
 BUILD = Info("lakehouse_build", "The operator's version")
 BUILD.info({"version": importlib.metadata.version("lakehouse-ingest"), "component": "operator"})
@@ -42,6 +47,17 @@ STAGE_OF_PHASE: dict[Phase, str] = {
     Phase.RAW_READY: "start-transform",
     Phase.TRANSFORMING: "transform",
 }
+
+
+def count_from_zero(datasets: Iterable[str]) -> None:
+    """Creates the runs and rows series of every dataset at 0. A counter that appears with its first
+    increment shows Prometheus no increase, so without this the first failed run after a start would
+    raise no alert, and a dataset that never succeeded could not be told from one not yet seen."""
+    for dataset in datasets:
+        for phase in Phase:
+            RUNS_BY_PHASE.labels(phase.value, dataset)
+        for kind in ROW_KINDS:
+            ROWS.labels(dataset, kind)
 
 
 def observe_stage(left: IngestionRunStatus, now: dt.datetime) -> None:
@@ -94,3 +110,25 @@ class RunsInFlight(Collector):
             oldest.add_metric([phase.value], ages[phase])
         yield in_flight
         yield oldest
+
+
+class DatasetLimits(Collector):
+    """lakehouse_dataset_max_reject_ratio per dataset: the contract's limit the reject-ratio alert compares to."""
+
+    def __init__(self, contracts: Callable[[], Iterable[DatasetContract]]) -> None:
+        self._contracts = contracts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        limit = GaugeMetricFamily(
+            "lakehouse_dataset_max_reject_ratio",
+            "The share of a dataset's input rows that may be rejected (its contract's max_reject_ratio)",
+            labels=["dataset"],
+        )
+        try:
+            contracts = list(self._contracts())
+        except Exception as error:  # an invalid contract fails its runs, not every scrape
+            log.warning("cannot load the dataset contracts for their reject limits: %s", error)
+            return
+        for contract in contracts:
+            limit.add_metric([contract.name], contract.max_reject_ratio)
+        yield limit

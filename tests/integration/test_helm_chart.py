@@ -18,6 +18,7 @@ from kubernetes import client
 
 from lakehouse.devtools.sample_data import orders
 from tests.utils.api_process import running_api
+from tests.utils.monitoring import RULES_FILE
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.runs import get_run, wait_for_phase
 from tests.utils.stack import stack_env
@@ -40,6 +41,7 @@ EVERYTHING_ON = [
     "--set", "spark.enabled=true", "--set", "nifi.enabled=true", "--set", "nifi.credentialsSecret=nifi-login",
     "--set", "catalog.tokenSecret=catalog-token", "--set", "nifi.caConfigMap=nifi-ca",
     "--set-string", "contracts.orders\\.yaml=name: orders", "--set", "airflowAccess.enabled=true",
+    "--set", "monitoring.serviceMonitors.enabled=true", "--set", "monitoring.prometheusRule.enabled=true",
 ]  # fmt: skip
 
 
@@ -97,6 +99,7 @@ def test_credentials_are_only_secret_references() -> None:
         ("spark.executorMemory=lots", "/spark/executorMemory"),
         ("api.port=0", "/api/port"),
         ("operator.ingestEngines=nifi", "ingestEngines"),  # a typo is refused, not ignored
+        ("monitoring.serviceMonitors.interval=soon", "/monitoring/serviceMonitors/interval"),
     ],
 )
 def test_values_are_checked_before_anything_renders(value: str, complaint: str) -> None:
@@ -135,6 +138,26 @@ def test_spark_rights_only_when_spark_is_enabled() -> None:
     assert all(d["kind"] not in ("ClusterRole", "ClusterRoleBinding") for d in everything)
     (airflow,) = [d for d in everything if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-airflow")]
     assert airflow["subjects"] == [{"kind": "ServiceAccount", "name": "airflow-worker", "namespace": "airflow"}]
+
+
+def test_monitoring_is_off_by_default_and_its_rules_are_the_rules_file() -> None:
+    """The PrometheusRule is files/prometheus-rules.yaml itself, and the ServiceMonitors scrape the two Services
+    under the job names those rules (and the dashboards) select."""
+    assert not [doc for doc in rendered() if doc["apiVersion"].startswith("monitoring.coreos.com/")]
+    docs = rendered(*EVERYTHING_ON, "--set", "monitoring.prometheusRule.labels.release=kps")
+
+    (rule,) = [doc for doc in docs if doc["kind"] == "PrometheusRule"]
+    assert rule["spec"]["groups"] == yaml.safe_load(RULES_FILE.read_text())["groups"]
+    assert rule["metadata"]["labels"]["release"] == "kps"
+    services = [doc for doc in docs if doc["kind"] == "Service"]
+    jobs = set()
+    for monitor in (doc for doc in docs if doc["kind"] == "ServiceMonitor"):
+        selector = monitor["spec"]["selector"]["matchLabels"].items()
+        (service,) = [s for s in services if selector <= s["metadata"]["labels"].items()]
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["port"] in {port["name"] for port in service["spec"]["ports"]}
+        jobs |= {r["replacement"] for r in endpoint["relabelings"] if r["targetLabel"] == "job"}
+    assert jobs == {"lakehouse-operator", "lakehouse-api"}
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Stage durations measured from the status, and runs in flight from a list of runs."""
+"""Stage durations measured from the status, runs in flight from a list of runs, and the series of each dataset."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from lakehouse_operator import metrics
 from lakehouse_operator.status_writer import PhaseChange, apply_change
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus
 
@@ -74,3 +75,29 @@ def test_a_scrape_survives_an_unreachable_api_server() -> None:
     registry = CollectorRegistry()
     registry.register(metrics.RunsInFlight(unreachable))
     assert registry.get_sample_value("lakehouse_runs_in_flight", {"phase": "Pending"}) is None
+
+
+def test_every_dataset_counts_from_zero() -> None:
+    metrics.count_from_zero(["zero_counted"])
+
+    assert REGISTRY.get_sample_value("lakehouse_runs_total", {"phase": "Failed", "dataset": "zero_counted"}) == 0
+    assert REGISTRY.get_sample_value("lakehouse_rows_total", {"dataset": "zero_counted", "kind": "rejected"}) == 0
+
+
+def test_each_dataset_exports_its_contracts_reject_limit() -> None:
+    contracts = ContractRegistry.default()
+    registry = CollectorRegistry()
+    registry.register(metrics.DatasetLimits(lambda: contracts))
+
+    for contract in contracts:
+        value = registry.get_sample_value("lakehouse_dataset_max_reject_ratio", {"dataset": contract.name})
+        assert value == contract.max_reject_ratio
+
+
+def test_a_scrape_survives_a_broken_contract() -> None:
+    def broken() -> list[Any]:
+        raise ValueError("invalid contract orders.yaml")
+
+    registry = CollectorRegistry()
+    registry.register(metrics.DatasetLimits(broken))
+    assert registry.get_sample_value("lakehouse_dataset_max_reject_ratio", {"dataset": "orders"}) is None
