@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 RUNS_BY_PHASE = Counter("lakehouse_runs_total", "IngestionRun transitions into each phase", ["phase", "dataset"])
 STAGE_SECONDS = Histogram(
@@ -13,3 +13,11 @@ STAGE_SECONDS = Histogram(
 )
 ROWS = Counter("lakehouse_rows_total", "Rows seen by the pipeline", ["dataset", "kind"])  # input|valid|rejected|written
 STAGE_FAILURES = Counter("lakehouse_stage_failures_total", "Failed stage attempts", ["stage", "reason"])
+# The outbox relay (outbox_relay.py): events that wait for Kafka, and what became of each attempt to send one.
+OUTBOX_DEPTH = Gauge("lakehouse_outbox_depth", "Pipeline events in the outbox not yet acknowledged by Kafka")
+EVENTS_PUBLISHED = Counter("lakehouse_events_published_total", "Pipeline events Kafka acknowledged", ["topic"])
+EVENT_PUBLISH_FAILURES = Counter(
+    "lakehouse_event_publish_failures_total",
+    "Attempts to publish a pipeline event that Kafka did not acknowledge",
+    ["topic"],
+)
