@@ -2,7 +2,9 @@
 
 Each event's id is derived from the run and the event type, so a retried step that publishes
 again produces the same id and consumers can drop the duplicate. Messages are keyed by the
-upload id, so all events of one upload stay in order on one partition.
+upload id. Events reach Kafka through the operator's outbox relay (lakehouse/db/outbox.py),
+which publishes a run's events in the order its phases changed, each once the one before
+was acknowledged: delivered at least once, never lost, and never before the run's rows.
 """
 
 from __future__ import annotations
@@ -52,47 +54,59 @@ class PipelineEvent:
         }
 
 
-class EventPublishError(RuntimeError):
-    pass
-
-
 class KafkaEventPublisher:
-    """Synchronous publish: returns once the broker acknowledged the event (acks=all)."""
+    """Publishes events and reports which ones the broker acknowledged (acks=all).
 
-    def __init__(self, bootstrap_servers: str, timeout: float = 15.0) -> None:
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "message.timeout.ms": int(timeout * 1000),
-                "client.id": "lakehouse-operator",
-            }
-        )
+    Only the operator's outbox relay calls it: runs never wait for Kafka (lakehouse/db/outbox.py).
+    """
+
+    def __init__(self, bootstrap_servers: str, timeout: float = 10.0) -> None:
+        self._config = {
+            "bootstrap.servers": bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": int(timeout * 1000),
+            # After an outage the queued events go out within seconds of the broker's return.
+            "reconnect.backoff.max.ms": 2000,
+            "client.id": "lakehouse-operator",
+        }
+        self._producer = Producer(self._config)
         self._timeout = timeout
 
-    def publish(self, event: PipelineEvent) -> None:
-        errors: list[str] = []
+    def publish_all(self, events: list[PipelineEvent]) -> dict[str, str]:
+        """Sends `events` in order and waits for the broker; returns the error of each event it did not
+        acknowledge, by event id (empty when all arrived)."""
+        errors: dict[str, str] = {}
+        acknowledged: set[str] = set()
+        fatal = False
 
-        def delivered(error: Any, _message: Any) -> None:
-            if error is not None:
-                errors.append(str(error))
+        def delivered(event_id: str, error: Any) -> None:
+            nonlocal fatal
+            if error is None:
+                acknowledged.add(event_id)
+                return
+            errors[event_id] = str(error)
+            fatal = fatal or error.fatal()
 
-        try:
-            self._producer.produce(
-                event.topic,
-                key=event.upload_id.encode(),
-                value=json.dumps(event.to_cloudevent()).encode(),
-                headers=[
-                    ("content-type", b"application/cloudevents+json"),
-                    ("ce_id", event.id.encode()),
-                    ("upload_id", event.upload_id.encode()),
-                ],
-                on_delivery=delivered,
-            )
-        except (KafkaException, BufferError) as error:
-            raise EventPublishError(f"cannot publish {event.topic} for {event.run_id}: {error}") from error
-        remaining = self._producer.flush(self._timeout)
-        if remaining or errors:
-            reason = "; ".join(errors) or f"not acknowledged within {self._timeout}s"
-            raise EventPublishError(f"cannot publish {event.topic} for {event.run_id}: {reason}")
+        for event in events:
+            try:
+                self._producer.produce(
+                    event.topic,
+                    key=event.upload_id.encode(),
+                    value=json.dumps(event.to_cloudevent()).encode(),
+                    headers=[
+                        ("content-type", b"application/cloudevents+json"),
+                        ("ce_id", event.id.encode()),
+                        ("upload_id", event.upload_id.encode()),
+                    ],
+                    on_delivery=lambda error, _message, event_id=event.id: delivered(event_id, error),
+                )
+            except (KafkaException, BufferError) as error:
+                errors[event.id] = str(error)
+        self._producer.flush(self._timeout)
+        for event in events:
+            if event.id not in acknowledged and event.id not in errors:
+                errors[event.id] = f"not acknowledged within {self._timeout}s"
+        if fatal:  # an idempotent producer that hit a fatal error accepts nothing more: start afresh
+            self._producer = Producer(self._config)
+        return errors

@@ -17,6 +17,7 @@ from psycopg.conninfo import make_conninfo
 from pyiceberg.catalog import Catalog
 
 from lakehouse.catalog.connect import rest_catalog
+from lakehouse.db.migrate import migrate
 from lakehouse.settings import CatalogSettings, S3Settings
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.stack import stack_env
@@ -68,6 +69,14 @@ def scratch_database_url() -> Iterator[str]:
     finally:
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def migrated_database_url(scratch_database_url: str) -> str:
+    """A fresh platform database of the test's own, with every migration: an operator pointed at it shares
+    its rows and its event outbox with no other process."""
+    migrate(scratch_database_url)
+    return scratch_database_url
 
 
 @pytest.fixture(scope="module")

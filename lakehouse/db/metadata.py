@@ -1,17 +1,21 @@
 """Writes a run's workflow, job, data-quality and lineage rows to the platform database.
 
 Every write is an upsert on the row's natural key, so a retried step rewrites its rows
-instead of adding new ones.
+instead of adding new ones. `MetadataStore.transaction` groups writes that must commit
+together: a phase change's rows and its event in the outbox (lakehouse/db/outbox.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
 
+from lakehouse.db import outbox
+from lakehouse.events import PipelineEvent
 from lakehouse.ingest.validation import CheckResult
 
 
@@ -62,58 +66,54 @@ class LineageRow:
     rows_written: int
 
 
-class MetadataStore:
-    def __init__(self, database_url: str, connect_timeout: int = 5) -> None:
-        self._url = database_url
-        self._connect_timeout = connect_timeout
+class MetadataTransaction:
+    """Writes that commit together, or not at all."""
 
-    def _connect(self) -> psycopg.Connection:
-        return psycopg.connect(self._url, connect_timeout=self._connect_timeout)
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
 
     def upsert_workflow(self, row: WorkflowRow) -> None:
-        with self._connect() as conn:
-            conn.execute(
-                """
-                INSERT INTO workflow_execution AS w (run_id, namespace, dataset, upload_id, source_uri,
-                    source_format, phase, ingest_engine, transform_engine, target_table, snapshot_id,
-                    attempts, message, started_at, finished_at)
-                VALUES (%(run_id)s, %(namespace)s, %(dataset)s, %(upload_id)s, %(source_uri)s,
-                    %(source_format)s, %(phase)s, %(ingest_engine)s, %(transform_engine)s, %(target_table)s,
-                    %(snapshot_id)s, %(attempts)s, %(message)s, COALESCE(%(started_at)s, %(finished_at)s, now()),
-                    %(finished_at)s)
-                ON CONFLICT (run_id) DO UPDATE SET
-                    phase = EXCLUDED.phase,
-                    ingest_engine = COALESCE(EXCLUDED.ingest_engine, w.ingest_engine),
-                    transform_engine = COALESCE(EXCLUDED.transform_engine, w.transform_engine),
-                    target_table = COALESCE(EXCLUDED.target_table, w.target_table),
-                    snapshot_id = COALESCE(EXCLUDED.snapshot_id, w.snapshot_id),
-                    attempts = GREATEST(EXCLUDED.attempts, w.attempts),
-                    message = EXCLUDED.message,
-                    finished_at = EXCLUDED.finished_at,
-                    updated_at = now()
-                """,
-                row.__dict__,
-            )
+        self._conn.execute(
+            """
+            INSERT INTO workflow_execution AS w (run_id, namespace, dataset, upload_id, source_uri,
+                source_format, phase, ingest_engine, transform_engine, target_table, snapshot_id,
+                attempts, message, started_at, finished_at)
+            VALUES (%(run_id)s, %(namespace)s, %(dataset)s, %(upload_id)s, %(source_uri)s,
+                %(source_format)s, %(phase)s, %(ingest_engine)s, %(transform_engine)s, %(target_table)s,
+                %(snapshot_id)s, %(attempts)s, %(message)s, COALESCE(%(started_at)s, %(finished_at)s, now()),
+                %(finished_at)s)
+            ON CONFLICT (run_id) DO UPDATE SET
+                phase = EXCLUDED.phase,
+                ingest_engine = COALESCE(EXCLUDED.ingest_engine, w.ingest_engine),
+                transform_engine = COALESCE(EXCLUDED.transform_engine, w.transform_engine),
+                target_table = COALESCE(EXCLUDED.target_table, w.target_table),
+                snapshot_id = COALESCE(EXCLUDED.snapshot_id, w.snapshot_id),
+                attempts = GREATEST(EXCLUDED.attempts, w.attempts),
+                message = EXCLUDED.message,
+                finished_at = EXCLUDED.finished_at,
+                updated_at = now()
+            """,
+            row.__dict__,
+        )
 
     def record_job(self, row: JobRow) -> None:
-        with self._connect() as conn:
-            conn.execute(
-                """
-                INSERT INTO job_metrics (run_id, stage, engine, attempt, status, rows_in, rows_out,
-                    rows_rejected, bytes_in, error_message, started_at, finished_at)
-                VALUES (%(run_id)s, %(stage)s, %(engine)s, %(attempt)s, %(status)s, %(rows_in)s, %(rows_out)s,
-                    %(rows_rejected)s, %(bytes_in)s, %(error_message)s, %(started_at)s, %(finished_at)s)
-                ON CONFLICT (run_id, stage, attempt) DO UPDATE SET
-                    engine = EXCLUDED.engine, status = EXCLUDED.status, rows_in = EXCLUDED.rows_in,
-                    rows_out = EXCLUDED.rows_out, rows_rejected = EXCLUDED.rows_rejected,
-                    bytes_in = EXCLUDED.bytes_in, error_message = EXCLUDED.error_message,
-                    finished_at = EXCLUDED.finished_at
-                """,
-                row.__dict__,
-            )
+        self._conn.execute(
+            """
+            INSERT INTO job_metrics (run_id, stage, engine, attempt, status, rows_in, rows_out,
+                rows_rejected, bytes_in, error_message, started_at, finished_at)
+            VALUES (%(run_id)s, %(stage)s, %(engine)s, %(attempt)s, %(status)s, %(rows_in)s, %(rows_out)s,
+                %(rows_rejected)s, %(bytes_in)s, %(error_message)s, %(started_at)s, %(finished_at)s)
+            ON CONFLICT (run_id, stage, attempt) DO UPDATE SET
+                engine = EXCLUDED.engine, status = EXCLUDED.status, rows_in = EXCLUDED.rows_in,
+                rows_out = EXCLUDED.rows_out, rows_rejected = EXCLUDED.rows_rejected,
+                bytes_in = EXCLUDED.bytes_in, error_message = EXCLUDED.error_message,
+                finished_at = EXCLUDED.finished_at
+            """,
+            row.__dict__,
+        )
 
     def record_quality(self, run_id: str, dataset: str, checks: Iterable[CheckResult]) -> None:
-        with self._connect() as conn, conn.cursor() as cursor:
+        with self._conn.cursor() as cursor:
             cursor.executemany(
                 """
                 INSERT INTO data_quality_metrics (run_id, dataset, check_name, column_name,
@@ -127,17 +127,40 @@ class MetadataStore:
             )
 
     def record_lineage(self, row: LineageRow) -> None:
-        with self._connect() as conn:
-            conn.execute(
-                """
-                INSERT INTO table_lineage (run_id, source_uri, source_sha256, raw_uri, quarantine_uri,
-                    target_table, snapshot_id, rows_written)
-                VALUES (%(run_id)s, %(source_uri)s, %(source_sha256)s, %(raw_uri)s, %(quarantine_uri)s,
-                    %(target_table)s, %(snapshot_id)s, %(rows_written)s)
-                ON CONFLICT (run_id, target_table) DO UPDATE SET
-                    raw_uri = EXCLUDED.raw_uri, quarantine_uri = EXCLUDED.quarantine_uri,
-                    snapshot_id = EXCLUDED.snapshot_id, rows_written = EXCLUDED.rows_written,
-                    recorded_at = now()
-                """,
-                row.__dict__,
-            )
+        self._conn.execute(
+            """
+            INSERT INTO table_lineage (run_id, source_uri, source_sha256, raw_uri, quarantine_uri,
+                target_table, snapshot_id, rows_written)
+            VALUES (%(run_id)s, %(source_uri)s, %(source_sha256)s, %(raw_uri)s, %(quarantine_uri)s,
+                %(target_table)s, %(snapshot_id)s, %(rows_written)s)
+            ON CONFLICT (run_id, target_table) DO UPDATE SET
+                raw_uri = EXCLUDED.raw_uri, quarantine_uri = EXCLUDED.quarantine_uri,
+                snapshot_id = EXCLUDED.snapshot_id, rows_written = EXCLUDED.rows_written,
+                recorded_at = now()
+            """,
+            row.__dict__,
+        )
+
+    def add_event(self, event: PipelineEvent) -> None:
+        """Queues `event` for Kafka; it is sent only if this transaction commits."""
+        outbox.add(self._conn, event)
+
+
+class MetadataStore:
+    def __init__(self, database_url: str, connect_timeout: int = 5) -> None:
+        self._url = database_url
+        self._connect_timeout = connect_timeout
+
+    @contextmanager
+    def transaction(self) -> Iterator[MetadataTransaction]:
+        """Commits every write made through it when the block ends, or none when it raises."""
+        with psycopg.connect(self._url, connect_timeout=self._connect_timeout) as conn:
+            yield MetadataTransaction(conn)
+
+    def upsert_workflow(self, row: WorkflowRow) -> None:
+        with self.transaction() as writes:
+            writes.upsert_workflow(row)
+
+    def record_job(self, row: JobRow) -> None:
+        with self.transaction() as writes:
+            writes.record_job(row)

@@ -87,7 +87,17 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
         except ContractError as error:  # the runs of a broken contract fail with the reason; the operator runs on
             logger.warning("dataset series start at their first run: %s", error)
         start_http_server(operator_settings.metrics_port, addr=operator_settings.listen_host)
+    # Events left in the outbox by an earlier process (or while Kafka was down) go out from here on.
+    runtime.relay.start()
     logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
+
+
+@kopf.on.cleanup()
+def stop_relay(memo: kopf.Memo, **_: Any) -> None:
+    """Events still waiting stay in the outbox for the next operator process."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)  # None when the start-up failed
+    if runtime is not None:
+        runtime.relay.stop()
 
 
 @kopf.on.create(*RESOURCE, backoff=5)

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import Counter, Histogram, Info
+from prometheus_client import Counter, Gauge, Histogram, Info
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -64,15 +64,8 @@ def observe_stage(left: IngestionRunStatus, now: dt.datetime) -> None:
     """Records how long the run spent in the phase it just left."""
     if left.phase is None or left.phase.is_terminal or not left.phase_start_time:
         return
-    started = dt.datetime.fromisoformat(left.phase_start_time.replace("Z", "+00:00"))
-    engines = left.engines
-    engine = {
-        Phase.INGESTING: engines.ingest if engines else None,
-        Phase.TRANSFORMING: engines.transform if engines else None,
-    }.get(left.phase)
-    STAGE_SECONDS.labels(STAGE_OF_PHASE[left.phase], engine or "none").observe(
-        max(0.0, (now - started).total_seconds())
-    )
+    seconds = (now - parse_time(left.phase_start_time)).total_seconds()
+    STAGE_SECONDS.labels(STAGE_OF_PHASE[left.phase], left.engine_in(left.phase) or "none").observe(max(0.0, seconds))
 
 
 class RunsInFlight(Collector):
@@ -132,3 +125,13 @@ class DatasetLimits(Collector):
         for contract in contracts:
             limit.add_metric([contract.name], contract.max_reject_ratio)
         yield limit
+
+
+# The outbox relay (outbox_relay.py): events that wait for Kafka, and what became of each attempt to send one.
+OUTBOX_DEPTH = Gauge("lakehouse_outbox_depth", "Pipeline events in the outbox not yet acknowledged by Kafka")
+EVENTS_PUBLISHED = Counter("lakehouse_events_published_total", "Pipeline events Kafka acknowledged", ["topic"])
+EVENT_PUBLISH_FAILURES = Counter(
+    "lakehouse_event_publish_failures_total",
+    "Attempts to publish a pipeline event that Kafka did not acknowledge",
+    ["topic"],
+)

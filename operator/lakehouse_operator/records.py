@@ -2,8 +2,11 @@
 
 StatusWriter owns the run's status; RunRecords owns everything else a phase change records. A
 handler says what happened as a Record, and `handlers._transition` hands it here before it moves
-the status. A crash between the two repeats the records on the retry, never skips them: every row
-is an upsert on its natural key and every event carries a stable id.
+the status. The change's rows and its event are written in one PostgreSQL transaction, the event
+into the outbox that the relay publishes to Kafka (outbox_relay.py), so a run never waits for Kafka
+and no event goes missing. A crash between the records and the status write repeats the records
+on the retry, never skips them: every row is an upsert on its natural key and every event carries
+a stable id, which the outbox holds once.
 """
 
 from __future__ import annotations
@@ -12,20 +15,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from lakehouse.db.metadata import JobRow, LineageRow, MetadataStore, WorkflowRow
-from lakehouse.events import (
-    BRONZE_LAYER_COMPLETE,
-    FILE_UPLOADED,
-    INGESTION_FAILED,
-    RAW_DATA_READY,
-    KafkaEventPublisher,
-    PipelineEvent,
-)
+from lakehouse.db.metadata import JobRow, LineageRow, MetadataStore, MetadataTransaction, WorkflowRow
+from lakehouse.events import BRONZE_LAYER_COMPLETE, FILE_UPLOADED, INGESTION_FAILED, RAW_DATA_READY, PipelineEvent
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse.k8s.ingestionrun.status import EngineChoice, IngestionRunStatus, parse_time
 from lakehouse_operator import metrics
 from lakehouse_operator.engines.base import IngestOutcome, RunContext, TransformOutcome
+from lakehouse_operator.outbox_relay import OutboxRelay
 from lakehouse_operator.status_writer import PhaseChange
 
 
@@ -85,46 +82,51 @@ Record = Accepted | Validated | IngestSucceeded | TransformStarted | TransformSu
 
 
 class RunRecords:
-    def __init__(self, metadata: MetadataStore, events: KafkaEventPublisher) -> None:
+    def __init__(self, metadata: MetadataStore, relay: OutboxRelay, delivery_seconds: float) -> None:
         self._metadata = metadata
-        self._events = events
+        self._relay = relay
+        self._delivery_seconds = delivery_seconds
 
     def write(self, body: dict[str, Any], change: PhaseChange, record: Record) -> None:
-        """Everything `record` leaves outside Kubernetes, then the run's workflow row for `change`."""
+        """Everything `record` leaves outside Kubernetes and the run's workflow row for `change`, committed
+        together; then its metrics, and a bounded wait for its event to reach Kafka while Kafka answers."""
         now = dt.datetime.now(dt.UTC)
         workflow: dict[str, Any] = {}
-        match record:
-            case Accepted():
-                pass
-            case Validated():
-                self._validated(body, record)
-            case IngestSucceeded():
-                self._ingest_succeeded(body, record, now)
-                workflow = {"attempts": record.attempt}  # the status counts the next stage's from 0
-            case TransformStarted():
-                pass
-            case TransformSucceeded():
-                self._transform_succeeded(body, record, now)
-                workflow = {
-                    "target_table": record.outcome.table,
-                    "snapshot_id": record.outcome.snapshot_id,
-                    "finished_at": now,
-                    "attempts": record.attempt,
-                }
-            case RunFailed():
-                self._run_failed(body, record, now)
-                workflow = {"finished_at": now, "attempts": record.attempt}
-        self._metadata.upsert_workflow(_workflow_row(body, change, **workflow))
+        with self._metadata.transaction() as writes:
+            match record:
+                case Accepted() | TransformStarted():
+                    pass
+                case Validated():
+                    self._validated(writes, body, record)
+                case IngestSucceeded():
+                    self._ingest_succeeded(writes, body, record, now)
+                    workflow = {"attempts": record.attempt}  # the status counts the next stage's from 0
+                case TransformSucceeded():
+                    self._transform_succeeded(writes, body, record, now)
+                    workflow = {
+                        "target_table": record.outcome.table,
+                        "snapshot_id": record.outcome.snapshot_id,
+                        "finished_at": now,
+                        "attempts": record.attempt,
+                    }
+                case RunFailed():
+                    self._run_failed(writes, body, record, now)
+                    workflow = {"finished_at": now, "attempts": record.attempt}
+            writes.upsert_workflow(_workflow_row(body, change, **workflow))
+        _count_rows(record)
+        if not isinstance(record, Accepted | TransformStarted):  # the two changes that announce nothing
+            self._relay.deliver(self._delivery_seconds)
 
-    def _validated(self, body: dict[str, Any], record: Validated) -> None:
+    def _validated(self, writes: MetadataTransaction, body: dict[str, Any], record: Validated) -> None:
         spec = body["spec"]
-        self._publish(
-            body, FILE_UPLOADED, {"dataset": spec["dataset"], "source": spec["source"], "ingestEngine": record.engine}
-        )
+        data = {"dataset": spec["dataset"], "source": spec["source"], "ingestEngine": record.engine}
+        writes.add_event(_event(body, FILE_UPLOADED, data))
 
-    def _ingest_succeeded(self, body: dict[str, Any], record: IngestSucceeded, now: dt.datetime) -> None:
+    def _ingest_succeeded(
+        self, writes: MetadataTransaction, body: dict[str, Any], record: IngestSucceeded, now: dt.datetime
+    ) -> None:
         name, outcome = body["metadata"]["name"], record.outcome
-        self._metadata.record_job(
+        writes.record_job(
             JobRow(
                 run_id=name,
                 stage="ingest",
@@ -140,25 +142,26 @@ class RunRecords:
             )
         )
         if outcome.checks:
-            self._metadata.record_quality(name, record.dataset, outcome.checks)
-        counts = {"input": outcome.input_rows, "valid": outcome.valid_rows, "rejected": outcome.rejected_rows}
-        self._publish(
-            body,
-            RAW_DATA_READY,
-            {
-                "dataset": record.dataset,
-                "rawPath": outcome.raw_uri,
-                "quarantinePath": outcome.quarantine_uri,
-                "counts": counts,
-            },
+            writes.record_quality(name, record.dataset, outcome.checks)
+        writes.add_event(
+            _event(
+                body,
+                RAW_DATA_READY,
+                {
+                    "dataset": record.dataset,
+                    "rawPath": outcome.raw_uri,
+                    "quarantinePath": outcome.quarantine_uri,
+                    "counts": _row_counts(outcome),
+                },
+            )
         )
-        for kind, value in counts.items():
-            metrics.ROWS.labels(record.dataset, kind).inc(value)
 
-    def _transform_succeeded(self, body: dict[str, Any], record: TransformSucceeded, now: dt.datetime) -> None:
+    def _transform_succeeded(
+        self, writes: MetadataTransaction, body: dict[str, Any], record: TransformSucceeded, now: dt.datetime
+    ) -> None:
         name, outcome, run = body["metadata"]["name"], record.outcome, record.run
         status = IngestionRunStatus.from_body(body.get("status"))
-        self._metadata.record_job(
+        writes.record_job(
             JobRow(
                 run_id=name,
                 stage="transform",
@@ -172,7 +175,7 @@ class RunRecords:
                 rows_rejected=0,
             )
         )
-        self._metadata.record_lineage(
+        writes.record_lineage(
             LineageRow(
                 run_id=name,
                 source_uri=run.source_uri,
@@ -184,31 +187,36 @@ class RunRecords:
                 rows_written=outcome.rows_written,
             )
         )
-        self._publish(
-            body,
-            BRONZE_LAYER_COMPLETE,
-            {
-                "dataset": run.dataset,
-                "table": outcome.table,
-                "snapshotId": outcome.snapshot_id,
-                "rowsWritten": outcome.rows_written,
-            },
+        writes.add_event(
+            _event(
+                body,
+                BRONZE_LAYER_COMPLETE,
+                {
+                    "dataset": run.dataset,
+                    "table": outcome.table,
+                    "snapshotId": outcome.snapshot_id,
+                    "rowsWritten": outcome.rows_written,
+                },
+            )
         )
-        metrics.ROWS.labels(run.dataset, "written").inc(outcome.rows_written)
 
-    def _run_failed(self, body: dict[str, Any], record: RunFailed, now: dt.datetime) -> None:
+    def _run_failed(
+        self, writes: MetadataTransaction, body: dict[str, Any], record: RunFailed, now: dt.datetime
+    ) -> None:
         spec = body["spec"]
-        self._publish(
-            body,
-            INGESTION_FAILED,
-            {"dataset": spec["dataset"], "stage": record.stage, "reason": record.reason, "message": record.message},
+        writes.add_event(
+            _event(
+                body,
+                INGESTION_FAILED,
+                {"dataset": spec["dataset"], "stage": record.stage, "reason": record.reason, "message": record.message},
+            )
         )
         # A job row only for a stage whose engine was at work: a run that fails before its
         # transform starts (RawReady) has no transform job to account for.
         engine = IngestionRunStatus.from_body(body.get("status")).engine_in(record.phase)
         if engine is None:
             return
-        self._metadata.record_job(
+        writes.record_job(
             JobRow(
                 run_id=body["metadata"]["name"],
                 stage="ingest" if record.phase is Phase.INGESTING else "transform",
@@ -221,17 +229,29 @@ class RunRecords:
             )
         )
 
-    def _publish(self, body: dict[str, Any], topic: str, data: dict[str, Any]) -> None:
-        metadata, spec = body["metadata"], body["spec"]
-        self._events.publish(
-            PipelineEvent(
-                topic=topic,
-                run_id=metadata["name"],
-                upload_id=spec["uploadId"],
-                data=data,
-                time=dt.datetime.now(dt.UTC),
-            )
-        )
+
+def _event(body: dict[str, Any], topic: str, data: dict[str, Any]) -> PipelineEvent:
+    return PipelineEvent(
+        topic=topic,
+        run_id=body["metadata"]["name"],
+        upload_id=body["spec"]["uploadId"],
+        data=data,
+        time=dt.datetime.now(dt.UTC),
+    )
+
+
+def _row_counts(outcome: IngestOutcome) -> dict[str, int]:
+    return {"input": outcome.input_rows, "valid": outcome.valid_rows, "rejected": outcome.rejected_rows}
+
+
+def _count_rows(record: Record) -> None:
+    """The pipeline's row counters, moved only by records that committed."""
+    match record:
+        case IngestSucceeded():
+            for kind, value in _row_counts(record.outcome).items():
+                metrics.ROWS.labels(record.dataset, kind).inc(value)
+        case TransformSucceeded():
+            metrics.ROWS.labels(record.run.dataset, "written").inc(record.outcome.rows_written)
 
 
 def _workflow_row(body: dict[str, Any], change: PhaseChange, **fields: Any) -> WorkflowRow:

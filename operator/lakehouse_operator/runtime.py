@@ -10,6 +10,7 @@ from pyiceberg.catalog import Catalog
 from lakehouse.catalog.connect import rest_catalog
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.db.metadata import MetadataStore
+from lakehouse.db.outbox import EventOutbox
 from lakehouse.events import KafkaEventPublisher
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse.settings import PlatformSettings
@@ -20,6 +21,7 @@ from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
 from lakehouse_operator.engines.spark import SparkSettings
 from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 from lakehouse_operator.engines.spark_submit import SparkSubmitEngine
+from lakehouse_operator.outbox_relay import OutboxRelay
 from lakehouse_operator.records import RunRecords
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import StatusWriter
@@ -43,16 +45,21 @@ class Runtime:
         return rest_catalog(self.platform.catalog, self.platform.s3)
 
     @cached_property
-    def events(self) -> KafkaEventPublisher:
-        return KafkaEventPublisher(self.platform.kafka.bootstrap_servers)
-
-    @cached_property
     def metadata(self) -> MetadataStore:
         return MetadataStore(self.platform.database.url.get_secret_value())
 
     @cached_property
+    def relay(self) -> OutboxRelay:
+        """Started by the operator's start-up handler, stopped by its cleanup handler."""
+        return OutboxRelay(
+            EventOutbox(self.platform.database.url.get_secret_value()),
+            KafkaEventPublisher(self.platform.kafka.bootstrap_servers),
+            self.settings.outbox_poll_seconds,
+        )
+
+    @cached_property
     def records(self) -> RunRecords:
-        return RunRecords(self.metadata, self.events)
+        return RunRecords(self.metadata, self.relay, self.settings.event_delivery_seconds)
 
     @cached_property
     def status(self) -> StatusWriter:

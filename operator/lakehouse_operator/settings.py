@@ -28,6 +28,10 @@ class OperatorSettings(BaseSettings):
     # Where both listen: every address of a pod's own network; a host process sets its one address.
     listen_host: str = Field(default="0.0.0.0", alias="LAKEHOUSE_LISTEN_HOST")
     workers: int = Field(default=4, ge=1, alias="LAKEHOUSE_OPERATOR_WORKERS")
+    # The outbox relay (outbox_relay.py): how often it looks for events other processes left, and how long
+    # a phase change waits for its event to reach Kafka before its status moves (none while Kafka is down).
+    outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LAKEHOUSE_OUTBOX_POLL_SECONDS")
+    event_delivery_seconds: float = Field(default=2.0, ge=0, alias="LAKEHOUSE_EVENT_DELIVERY_SECONDS")
 
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff: base, 2*base, 4*base, ... capped."""

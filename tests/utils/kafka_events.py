@@ -13,6 +13,14 @@ from confluent_kafka import Consumer, TopicPartition
 def events_for(bootstrap: str, upload_id: str, topics: list[str], timeout: float = 30) -> list[dict[str, Any]]:
     """Every event keyed by `upload_id` on `topics`, from the start of each partition up to its end
     as it was when called. Callers wait for the run to finish first, so its events are all in."""
+    return events_for_uploads(bootstrap, {upload_id}, topics, timeout)
+
+
+def events_for_uploads(
+    bootstrap: str, upload_ids: set[str], topics: list[str], timeout: float = 30
+) -> list[dict[str, Any]]:
+    """`events_for` for several uploads in one read of the topics, in the order each partition holds them."""
+    keys = {upload_id.encode() for upload_id in upload_ids}
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -40,7 +48,7 @@ def events_for(bootstrap: str, upload_id: str, topics: list[str], timeout: float
             position = (message.topic(), message.partition())
             if message.offset() >= remaining.get(position, -1):
                 remaining.pop(position, None)
-            if message.key() == upload_id.encode():
+            if message.key() in keys:
                 event = json.loads(message.value())
                 found.append({"topic": message.topic(), "headers": dict(message.headers() or []), **event})
         if remaining:

@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,11 +23,14 @@ def free_port() -> int:
 class OperatorProcess:
     """`python -m lakehouse_operator` watching one namespace; logs go to a file for post-mortems."""
 
-    def __init__(self, namespace: str, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, namespace: str, log_path: Path, extra_env: dict[str, str] | None = None, *, metrics: bool = False
+    ) -> None:
         self.namespace = namespace
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.health_port = free_port()
+        self.metrics_port = free_port() if metrics else 0
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> OperatorProcess:
@@ -35,7 +40,7 @@ class OperatorProcess:
             "LAKEHOUSE_NAMESPACE": self.namespace,
             "LAKEHOUSE_HEALTH_PORT": str(self.health_port),
             "LAKEHOUSE_LISTEN_HOST": "127.0.0.1",
-            "LAKEHOUSE_METRICS_PORT": "0",
+            "LAKEHOUSE_METRICS_PORT": str(self.metrics_port),
             "LAKEHOUSE_RETRY_BASE_DELAY": "1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -53,6 +58,17 @@ class OperatorProcess:
             except OSError:
                 time.sleep(0.2)
         raise TimeoutError(f"operator not healthy after {timeout}s; see {self.log_path}")
+
+    def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """The value of one sample on the operator's metrics endpoint (started with metrics=True); 0 when absent."""
+        assert self.metrics_port, "start the operator with metrics=True"
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == (labels or {}):
+                    return sample.value
+        return 0.0
 
     @property
     def alive(self) -> bool:
