@@ -18,6 +18,12 @@ from lakehouse.contracts.model import DatasetContract
 DEFAULT_CONTRACTS_DIR: Traversable = resources.files("lakehouse") / "contracts" / "datasets"
 
 
+def contracts_dir() -> Path | Traversable:
+    """Where this process reads contracts: LAKEHOUSE_CONTRACTS_DIR, else the packaged ones."""
+    directory = os.environ.get("LAKEHOUSE_CONTRACTS_DIR")
+    return Path(directory) if directory else DEFAULT_CONTRACTS_DIR
+
+
 class UnknownDatasetError(LookupError):
     def __init__(self, dataset: str, known: list[str]) -> None:
         super().__init__(f"unknown dataset {dataset!r}; known datasets: {', '.join(known) or 'none'}")
@@ -61,8 +67,7 @@ class ContractRegistry:
 
     @classmethod
     def default(cls) -> ContractRegistry:
-        directory = os.environ.get("LAKEHOUSE_CONTRACTS_DIR")
-        return cls.from_directory(Path(directory) if directory else DEFAULT_CONTRACTS_DIR)
+        return cls.from_directory(contracts_dir())
 
     def get(self, dataset: str) -> DatasetContract:
         try:

@@ -44,11 +44,12 @@ from lakehouse.catalog.connect import rest_catalog
 from lakehouse.catalog.spark import SPARK_CATALOG, iceberg_spark_conf
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.db.metadata import JobRow, MetadataStore
+from lakehouse.jobs import EXIT_REJECTED
+from lakehouse.k8s.ingestionrun.spec import TransformEngineName
 from lakehouse.settings import CatalogSettings, PlatformSettings, S3Settings
 
 log = logging.getLogger("bronze_transform")
-ENGINE = "spark"
-EXIT_REJECTED = 2
+ENGINE = TransformEngineName.SPARK
 
 
 @dataclass(frozen=True)

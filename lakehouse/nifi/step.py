@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
+from lakehouse.formats import SourceFormat
 from lakehouse.ingest.builtin import ingest_bytes
 from lakehouse.ingest.errors import InputError
 from lakehouse.nifi.step_result import (
@@ -91,7 +92,7 @@ def write_tar(entries: dict[str, bytes], out: BinaryIO) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse.nifi.step", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
+    parser.add_argument("--format", required=True, choices=list(SourceFormat))
     parser.add_argument("--upload-id", required=True)
     parser.add_argument("--run-uid", default=None, help="the IngestionRun's uid, copied into the step result")
     parser.add_argument("--sha256", default="", help="expected sha256 of the upload; empty: not checked")

@@ -43,6 +43,7 @@ from lakehouse_operator.records import (
     TransformStarted,
     TransformSucceeded,
     Validated,
+    count_rows,
 )
 from lakehouse_operator.runtime import Runtime
 from lakehouse_operator.settings import OperatorSettings
@@ -309,6 +310,7 @@ def _transition(rt: Runtime, body: dict[str, Any], change: PhaseChange, record: 
         log.info("%s: %s (%s)", change.phase.value, change.message, change.reason)
         metrics.observe_stage(IngestionRunStatus.from_body(body.get("status")), dt.datetime.now(dt.UTC))
         metrics.RUNS_BY_PHASE.labels(change.phase.value, body["spec"]["dataset"]).inc()
+        count_rows(record)
         post = kopf.warn if change.phase is Phase.FAILED else kopf.info
         post(body, reason=change.reason, message=f"{change.phase.value}: {change.message}")
 
@@ -317,3 +319,12 @@ def _transition(rt: Runtime, body: dict[str, Any], change: PhaseChange, record: 
 @kopf.on.probe(id="now")
 def probe_time(**_: Any) -> float:
     return time.time()
+
+
+@kopf.on.probe(id="outbox-relay")
+def probe_relay(memo: kopf.Memo, **_: Any) -> bool:
+    """The liveness endpoint fails when the relay thread is gone: events would wait until a restart."""
+    runtime: Runtime | None = getattr(memo, "runtime", None)
+    if runtime is not None and not runtime.relay.alive:
+        raise RuntimeError("the outbox relay thread has stopped")
+    return True

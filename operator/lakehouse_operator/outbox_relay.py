@@ -60,9 +60,11 @@ class OutboxRelay:
         return self._broker_answers
 
     def deliver(self, timeout: float) -> None:
-        """Wakes the relay and waits, at most `timeout` seconds, for a pass that begins after this call:
-        events committed before it are then on Kafka. Returns at once while Kafka does not answer, that
-        is from a pass that failed or a wait that timed out until a pass that published."""
+        """Wakes the relay and waits, at most `timeout` seconds, for a pass that begins after this call. That
+        pass sends the oldest waiting event of each run (up to a batch of runs), so a run's new event is on
+        Kafka when nothing older of that run waits; otherwise it follows in later passes. Returns at once
+        while Kafka does not answer, that is from a pass that failed or a wait that timed out until a pass
+        that published."""
         with self._passes:
             if not self._broker_answers or self._thread is None or not self._thread.is_alive():
                 return
@@ -125,16 +127,27 @@ class OutboxRelay:
         self._pruned_at = time.monotonic()
         self._outbox.prune(dt.datetime.now(dt.UTC) - _SENT_RETENTION)
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()  # a wake-up that comes during the pass below starts the next one at once
             try:
                 sent = self.drain_once()
-            except Exception as error:  # PostgreSQL away: the events wait there, so try again later
+            except Exception as error:  # PostgreSQL away, or anything else: the events wait, so try again later
                 log.warning("outbox not readable (%s: %s); trying again", type(error).__name__, error)
                 sent = 0
             if sent and not self._failed_passes:
                 continue  # the next events of those runs may be waiting already
-            backoff = min(self._poll_seconds * 2**self._failed_passes, _MAX_BACKOFF_SECONDS)
-            self._wake.wait(backoff if self._failed_passes else self._poll_seconds)
+            self._wake.wait(backoff_seconds(self._poll_seconds, self._failed_passes))
         self._outbox.close()
+
+
+def backoff_seconds(poll_seconds: float, failed_passes: int) -> float:
+    """The wait before the next pass: the poll interval, doubled per failed pass up to a ceiling. The
+    exponent is bounded so hours of failures cannot overflow the float and end the thread."""
+    if not failed_passes:
+        return poll_seconds
+    return min(poll_seconds * 2 ** min(failed_passes, 16), _MAX_BACKOFF_SECONDS)

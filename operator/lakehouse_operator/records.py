@@ -113,7 +113,6 @@ class RunRecords:
                     self._run_failed(writes, body, record, now)
                     workflow = {"finished_at": now, "attempts": record.attempt}
             writes.upsert_workflow(_workflow_row(body, change, **workflow))
-        _count_rows(record)
         if not isinstance(record, Accepted | TransformStarted):  # the two changes that announce nothing
             self._relay.deliver(self._delivery_seconds)
 
@@ -244,8 +243,9 @@ def _row_counts(outcome: IngestOutcome) -> dict[str, int]:
     return {"input": outcome.input_rows, "valid": outcome.valid_rows, "rejected": outcome.rejected_rows}
 
 
-def _count_rows(record: Record) -> None:
-    """The pipeline's row counters, moved only by records that committed."""
+def count_rows(record: Record) -> None:
+    """The pipeline's row counters; `_transition` calls it once the status moved, so a step that is retried
+    after its records were written counts its rows once."""
     match record:
         case IngestSucceeded():
             for kind, value in _row_counts(record.outcome).items():

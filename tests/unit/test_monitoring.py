@@ -35,6 +35,7 @@ ALERTS = {
     "LakehouseNoSuccessfulRun": "no-successful-run",
     "LakehouseOperatorDown": "operator-down",
     "LakehouseApiDown": "api-down",
+    "LakehouseEventsWaiting": "events-waiting",
 }
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "info": ("_info",)}
 

@@ -33,7 +33,7 @@ import requests
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR
+from lakehouse.contracts.registry import contracts_dir
 from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
 from lakehouse.nifi.deploy import FlowDefinition, FlowDeployer, FlowPending
 from lakehouse.nifi.step_result import StepResult
@@ -117,7 +117,7 @@ class NiFiIngestEngine(IngestEngine):
             {
                 "listen.port": str(settings.listen_port),
                 "python.command": settings.python_command,
-                "contracts.dir": settings.contracts_dir or str(DEFAULT_CONTRACTS_DIR),
+                "contracts.dir": settings.contracts_dir or str(contracts_dir()),  # the operator's own by default
                 "s3.endpoint": self._s3_endpoint,
                 "bucket.raw": raw_bucket,
                 "bucket.quarantine": quarantine_bucket,

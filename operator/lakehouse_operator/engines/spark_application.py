@@ -30,6 +30,9 @@ _SECURITY_CONTEXT = {
     "runAsNonRoot": True,
 }
 
+# Where a SparkApplication's pods mount the contracts ConfigMap, when the chart gives one.
+CONTRACTS_MOUNT = "/etc/lakehouse/contracts"
+
 
 @dataclass(frozen=True)
 class SecretRef:
@@ -67,7 +70,7 @@ class SparkApplicationParams:
     retries: int = 2
     image_pull_policy: str = "IfNotPresent"
     contracts_configmap: str | None = None
-    contracts_dir: str = "/etc/lakehouse/contracts"
+    contracts_dir: str = CONTRACTS_MOUNT
 
 
 def application_name(run_name: str) -> str:

@@ -22,6 +22,7 @@ from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
 from lakehouse_operator.engines.spark_application import (
+    CONTRACTS_MOUNT,
     GROUP,
     PLURAL,
     VERSION,
@@ -50,7 +51,7 @@ class SparkApplicationEngine(SparkTransformEngine):
 
     def application(self, run: RunContext, raw_uri: str) -> dict[str, Any]:
         s = self._settings
-        contracts_dir = "/etc/lakehouse/contracts" if s.contracts_configmap else None
+        contracts_dir = CONTRACTS_MOUNT if s.contracts_configmap else None
         s3, catalog = self._platform.s3, self._platform.catalog
         env = {
             "AWS_REGION": s3.region,

@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lakehouse.jobs import EXIT_REJECTED
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.run_process import Ended, RunProcesses
 from lakehouse_operator.engines.spark import JOB_FILE, SparkSettings, SparkTransformEngine
 from lakehouse_operator.engines.spark_application import application_name
 
 log = logging.getLogger(__name__)
-EXIT_REJECTED = 2  # lakehouse/jobs/bronze_transform.py: the data or the contract is wrong, retrying cannot help
 
 
 class SparkJobError(RuntimeError):
@@ -95,7 +95,7 @@ def _outcome(ended: Ended) -> TransformOutcome:
         return TransformOutcome(result["table"], result["snapshot_id"], result["rows_written"])
     message = result.get("error") or _tail(ended.stderr)
     if ended.exit_status == EXIT_REJECTED:
-        raise RunRejectedError("SparkJobRejected", message)
+        raise RunRejectedError(result.get("reason") or "SparkJobRejected", message)
     if ended.exit_status is None:
         raise SparkJobError(f"the Spark job was stopped before it could report: {message}")
     raise SparkJobError(f"the Spark job exited with status {ended.exit_status}: {message}")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from lakehouse_operator.outbox_relay import OutboxRelay
+from lakehouse_operator.outbox_relay import OutboxRelay, backoff_seconds
 
 from lakehouse.db.outbox import PendingEvent
 from lakehouse.events import FILE_UPLOADED, PipelineEvent
@@ -106,3 +106,10 @@ def test_deliver_does_not_wait_while_kafka_does_not_answer() -> None:
 
         assert kafka.attempts == 1
         assert len(outbox.waiting) == 1  # the event waits for Kafka in the outbox
+
+
+def test_the_backoff_doubles_to_its_ceiling_and_survives_hours_of_failures() -> None:
+    assert [backoff_seconds(0.5, n) for n in (0, 1, 2, 3)] == [0.5, 1.0, 2.0, 4.0]
+    assert backoff_seconds(0.5, 10) == 5.0
+    # Thousands of failed passes (hours of outage) once overflowed the float and ended the thread.
+    assert backoff_seconds(0.5, 2000) == 5.0

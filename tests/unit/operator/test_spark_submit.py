@@ -88,7 +88,7 @@ def test_answers_still_running_until_its_one_process_ends(
     assert "--run-id orders-20250701-abc123" in calls[0] and "--raw-uri s3://raw/x.parquet" in calls[0]
 
 
-def test_a_rejected_job_fails_the_run_with_the_jobs_message(
+def test_a_rejected_job_fails_the_run_with_the_jobs_reason_and_message(
     fake: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     error = {"error": "raw file lacks required column(s) customer_id", "reason": "MissingColumns"}
@@ -98,7 +98,7 @@ def test_a_rejected_job_fails_the_run_with_the_jobs_message(
     with pytest.raises(RunRejectedError) as rejected:
         until_done(engine(fake), run())
 
-    assert rejected.value.reason == "SparkJobRejected"
+    assert rejected.value.reason == "MissingColumns"
     assert rejected.value.message == error["error"]
 
 
