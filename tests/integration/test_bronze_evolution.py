@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 
 import pytest
+import yaml
 from pyiceberg.catalog import Catalog
 
 from lakehouse.bronze.evolution import IncompatibleContractError, evolve_to_contract
@@ -20,15 +21,12 @@ from lakehouse.ingest.builtin import ingest_bytes
 pytestmark = pytest.mark.integration
 ORDERS_YAML = (DEFAULT_CONTRACTS_DIR / "orders.yaml").read_text()
 # Version 2: a new optional column, daily instead of monthly partitions, sorted by order_id only.
-ORDERS_V2_YAML = (
-    ORDERS_YAML.replace("version: 1", "version: 2")
-    .replace(
-        "rules:",
-        "  - name: channel\n    type: string\n    required: false\nrules:",
-    )
-    .replace("transform: month", "transform: day")
-    .replace("sort_by: [order_date, order_id]", "sort_by: [order_id]")
-)
+_V2 = yaml.safe_load(ORDERS_YAML)
+_V2["version"] = 2
+_V2["columns"].append({"name": "channel", "type": "string", "required": False})
+_V2["bronze"]["partitioning"][0]["transform"] = "day"
+_V2["bronze"]["sort_by"] = ["order_id"]
+ORDERS_V2_YAML = yaml.safe_dump(_V2, sort_keys=False)
 
 
 def append(catalog: Catalog, contract: DatasetContract, csv: bytes, table: str) -> int:
