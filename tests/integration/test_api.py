@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lakehouse.devtools.sample_data import orders
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.storage.s3 import S3Location
-from tests.utils.api_checks import UPLOADS, leftovers, post_upload, problem, wait_for_upload
+from tests.utils.api_checks import UPLOADS, leftovers, post_upload, problem, wait_for_event, wait_for_upload
 from tests.utils.api_process import ApiProcess, running_api
 from tests.utils.stack import stack_env
 from tests.utils.upload_bodies import form, raw_form
@@ -77,6 +77,7 @@ def test_upload_becomes_bronze_rows_readable_through_the_api(http: httpx.Client,
     assert upload["table"] == "bronze.orders" and upload["snapshotId"]
     assert upload["source"]["sha256"] == accepted["sha256"]
     assert {c["type"]: c["status"] for c in upload["conditions"]}["Ready"] == "True"
+    upload = wait_for_event(http, upload_id, "BronzeCommitted")
     assert {"Accepted", "BronzeCommitted"} <= {e["reason"] for e in upload["events"]}
 
     rows = http.get("/api/v1/tables/bronze/orders/rows", params={"uploadId": upload_id, "limit": 1000}).json()

@@ -41,6 +41,19 @@ def wait_for_upload(http: httpx.Client, upload_id: str, timeout: float = 120) ->
     raise TimeoutError(f"{upload_id} not finished after {timeout}s: {upload}")
 
 
+def wait_for_event(http: httpx.Client, upload_id: str, reason: str, timeout: float = 30) -> dict[str, Any]:
+    """The upload once its Kubernetes events include `reason`: Kopf posts events in the background, so the
+    last one may appear a moment after the status it reports."""
+    deadline = time.monotonic() + timeout
+    upload: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        upload = http.get(f"{UPLOADS}/{upload_id}").raise_for_status().json()
+        if reason in {e["reason"] for e in upload.get("events") or []}:
+            return upload
+        time.sleep(0.3)
+    raise TimeoutError(f"no {reason} event for {upload_id} after {timeout}s: {upload.get('events')}")
+
+
 def leftovers(s3: Any, dataset: str, upload_id: str) -> list[str]:
     """Objects and unfinished multipart uploads of an upload (today's and yesterday's date, for midnight)."""
     found = []
