@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -308,12 +309,13 @@ def test_kubernetes_events_record_each_transition(
     create_run(custom_objects, run_namespace, run_body(up, "orders", target=target))
     wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded"})
 
-    events = (
-        client.CoreV1Api(kube_api)
-        .list_namespaced_event(run_namespace, field_selector=f"involvedObject.name={up.upload_id}")
-        .items
-    )
-    messages = {e.reason: e.message for e in events}
+    # Kopf posts events in the background, so the last one may appear a moment after the status it reports.
+    core, messages = client.CoreV1Api(kube_api), {}
+    deadline = time.monotonic() + 30
+    while "BronzeCommitted" not in messages and time.monotonic() < deadline:
+        time.sleep(0.2)
+        events = core.list_namespaced_event(run_namespace, field_selector=f"involvedObject.name={up.upload_id}")
+        messages = {e.reason: e.message for e in events.items}
     assert {"Accepted", "IngestStarted", "RawWritten", "TransformStarted", "BronzeCommitted"} <= set(messages)
     # Each says what happened in words, with the phase it led to.
     assert messages["Accepted"] == f"Pending: accepted {up.uri} for dataset orders"
