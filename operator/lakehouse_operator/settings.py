@@ -32,6 +32,8 @@ class OperatorSettings(BaseSettings):
     # a phase change waits for its event to reach Kafka before its status moves (none while Kafka is down).
     outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LAKEHOUSE_OUTBOX_POLL_SECONDS")
     event_delivery_seconds: float = Field(default=2.0, ge=0, alias="LAKEHOUSE_EVENT_DELIVERY_SECONDS")
+    # Finished runs are deleted this long after they ended (run_cleanup.py); 0 keeps them.
+    finished_run_ttl_seconds: int = Field(default=0, ge=0, alias="LAKEHOUSE_FINISHED_RUN_TTL_SECONDS")
 
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff: base, 2*base, 4*base, ... capped."""

@@ -140,6 +140,16 @@ def test_spark_rights_only_when_spark_is_enabled() -> None:
     assert airflow["subjects"] == [{"kind": "ServiceAccount", "name": "airflow-worker", "namespace": "airflow"}]
 
 
+def test_deleting_runs_only_when_finished_runs_expire() -> None:
+    def run_verbs(values: list[str]) -> set[str]:
+        (role,) = [d for d in rendered(*values) if d["kind"] == "Role" and d["metadata"]["name"].endswith("-operator")]
+        (runs,) = [r for r in role["rules"] if r["resources"] == ["ingestionruns"]]
+        return set(runs["verbs"])
+
+    assert "delete" in run_verbs([])  # a week by default
+    assert "delete" not in run_verbs(["--set", "operator.finishedRunTTLSeconds=0"])
+
+
 def test_monitoring_is_off_by_default_and_its_rules_are_the_rules_file() -> None:
     """The PrometheusRule is files/prometheus-rules.yaml itself, and the ServiceMonitors scrape the two Services
     under the job names those rules (and the dashboards) select."""
@@ -242,13 +252,15 @@ def test_installed_chart_grants_enough_and_no_more(
     assert "Forbidden" not in log and " 403" not in log, log[-3000:]
     assert get_run(custom_objects, namespace, run_name)["metadata"]["annotations"]  # Kopf's progress was patchable
 
-    # No more: no Secrets, no other namespace, no deleting runs, nothing cluster-wide.
+    # No more: no Secrets, no other namespace, nothing cluster-wide; only the operator deletes runs (finished
+    # ones, after operator.finishedRunTTLSeconds).
     for account in (operator_sa, api_sa):
         assert not can_i(namespace, account, "get", "secrets")
         assert not can_i(namespace, account, "list", "ingestionruns.lakehouse.dev", in_namespace="default")
-        assert not can_i(namespace, account, "delete", "ingestionruns.lakehouse.dev")
         assert not can_i(namespace, account, "list", "namespaces")
         assert not can_i(namespace, account, "create", "pods")
+    assert can_i(namespace, operator_sa, "delete", "ingestionruns.lakehouse.dev")
+    assert not can_i(namespace, api_sa, "delete", "ingestionruns.lakehouse.dev")
     assert can_i(namespace, operator_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")
     assert not can_i(namespace, api_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")
     assert not can_i(namespace, operator_sa, "update", "ingestionruns.lakehouse.dev")
