@@ -17,6 +17,7 @@ import yaml
 from kubernetes import client
 
 from lakehouse.devtools.sample_data import orders
+from lakehouse.topics import parse_specs
 from tests.utils.api_process import running_api
 from tests.utils.monitoring import RULES_FILE
 from tests.utils.operator_process import OperatorProcess
@@ -150,6 +151,36 @@ def test_deleting_runs_only_when_finished_runs_expire() -> None:
     assert "delete" not in run_verbs(["--set", "operator.finishedRunTTLSeconds=0"])
 
 
+def test_hook_jobs_migrate_and_make_topics_from_the_values() -> None:
+    """Before each install and upgrade: the migrations, then the topics (a Job, or Strimzi KafkaTopics)."""
+
+    def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+        return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["kafka"]["topics"]["items"]
+    jobs = of_kind(rendered(), "Job")
+    assert set(jobs) == {"rel-lakehouse-migrate", "rel-lakehouse-topics"}
+    weights = {name: int(job["metadata"]["annotations"]["helm.sh/hook-weight"]) for name, job in jobs.items()}
+    assert weights["rel-lakehouse-migrate"] < weights["rel-lakehouse-topics"]
+    for job in jobs.values():
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert container["command"][:2] == ["python", "-m"]
+        assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    (topics_container,) = jobs["rel-lakehouse-topics"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in topics_container["env"]}
+    assert [s.name for s in parse_specs(env["LAKEHOUSE_TOPICS"])] == sorted(values)  # what the Job will read
+
+    strimzi = rendered("--set", "kafka.topics.create=strimzi", "--set", "migrations.enabled=false")
+    assert not of_kind(strimzi, "Job")
+    kafka_topics = of_kind(strimzi, "KafkaTopic")
+    assert set(kafka_topics) == set(values)
+    for name, topic in kafka_topics.items():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "kafka"
+        assert {k: topic["spec"][k] for k in ("partitions", "replicas", "config")} == values[name]
+    assert not of_kind(rendered("--set", "kafka.topics.create=none"), "KafkaTopic")
+
+
 def test_monitoring_is_off_by_default_and_its_rules_are_the_rules_file() -> None:
     """The PrometheusRule is files/prometheus-rules.yaml itself, and the ServiceMonitors scrape the two Services
     under the job names those rules (and the dashboards) select."""
@@ -177,7 +208,11 @@ def release(kube_api: client.ApiClient) -> Iterator[tuple[str, str]]:
     namespace = f"it-helm-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     kubeconfig = stack_env("KUBECONFIG")["KUBECONFIG"]
-    helm("install", "rel", str(CHART), "--namespace", namespace, "--kubeconfig", kubeconfig, "--wait=false")
+    # --no-hooks: the migrations and topics Jobs need the Secrets and images of a real install (the cluster
+    # tests run them); this release is for RBAC, with the operator and the API as host processes.
+    helm(
+        "install", "rel", str(CHART), "--namespace", namespace, "--kubeconfig", kubeconfig, "--wait=false", "--no-hooks"
+    )
     try:
         yield namespace, kubeconfig
     finally:

@@ -39,3 +39,13 @@ def test_chart_metadata_names_the_project_and_its_crd() -> None:
     assert chart["annotations"]["artifacthub.io/license"] == project["license"]
     (crd,) = yaml.safe_load(chart["annotations"]["artifacthub.io/crds"])
     assert (crd["kind"], crd["version"], crd["name"]) == (KIND, VERSION, f"{PLURAL}.{GROUP}")
+
+
+def test_chart_topics_are_the_topics_the_platform_publishes_to() -> None:
+    import yaml
+
+    from lakehouse.events import TOPICS
+
+    for values in ("charts/lakehouse/values.yaml", "devstack/cluster/lakehouse-values.yaml"):
+        items = yaml.safe_load((REPO_ROOT / values).read_text())["kafka"]["topics"]["items"]
+        assert set(items) == set(TOPICS), values
