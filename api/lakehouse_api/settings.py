@@ -47,6 +47,9 @@ class ApiSettings(BaseSettings):
     max_preview_rows: int = Field(default=1000, gt=0, le=10_000, alias="LAKEHOUSE_MAX_PREVIEW_ROWS")
     # Timeouts of calls to S3, Kubernetes and the catalog, so a dead dependency gives a quick 503.
     backend_timeout_seconds: float = Field(default=5.0, gt=0, alias="LAKEHOUSE_BACKEND_TIMEOUT")
+    # Multipart uploads left behind by a killed API process are aborted once this old (uploads/sweeper.py).
+    upload_sweep_interval_seconds: float = Field(default=3600, ge=0, alias="LAKEHOUSE_UPLOAD_SWEEP_INTERVAL_SECONDS")
+    upload_sweep_age_seconds: float = Field(default=24 * 3600, gt=0, alias="LAKEHOUSE_UPLOAD_SWEEP_AGE_SECONDS")
 
     @model_validator(mode="after")
     def _keys_configured(self) -> ApiSettings:

@@ -70,7 +70,7 @@ class S3StreamWriter:
                     UploadId=self._multipart_id,
                 )
         except Exception:
-            pass  # an upload that cannot be aborted now expires through the bucket's lifecycle rule
+            pass  # an upload that cannot be aborted now is aborted later by the sweeper (sweeper.py)
         finally:
             self._buffer = bytearray()
 
