@@ -16,6 +16,7 @@ from lakehouse_api.auth import ApiKeys
 from lakehouse_api.backends import Backends
 from lakehouse_api.metrics import RequestMetrics
 from lakehouse_api.problems import install_problem_handlers
+from lakehouse_api.rate_limit import TokenBuckets
 from lakehouse_api.routes import datasets, health, tables, uploads
 from lakehouse_api.schemas.uploads import UploadAccepted
 from lakehouse_api.settings import ApiSettings
@@ -32,6 +33,11 @@ def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry 
     )
     app.state.settings = settings
     app.state.api_keys = ApiKeys.from_settings(settings)
+    app.state.rate_limit = (
+        TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        if settings.rate_limit_per_minute
+        else None
+    )
     app.state.backends = Backends(settings)
     app.state.contracts = contracts or ContractRegistry.default()
 

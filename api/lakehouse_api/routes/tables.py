@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from lakehouse_api import tables
-from lakehouse_api.deps import BackendsDep, CurrentKey, SettingsDep
+from lakehouse_api.access import allowed_tables, require_table
+from lakehouse_api.deps import BackendsDep, ContractsDep, CurrentKey, SettingsDep
 from lakehouse_api.problems import ProblemError
 from lakehouse_api.routes import API_PREFIX
 from lakehouse_api.schemas.tables import RowsPublic, TablePublic, TablesPublic
@@ -16,8 +17,9 @@ AsOf = Annotated[int | None, Query(alias="asOf", description="Snapshot id to tim
 
 
 @router.get("", response_model=TablesPublic, summary="Tables of the catalog")
-def read_tables(backends: BackendsDep, _: CurrentKey) -> TablesPublic:
-    data = tables.list_tables(backends)
+def read_tables(backends: BackendsDep, contracts: ContractsDep, caller: CurrentKey) -> TablesPublic:
+    allowed = allowed_tables(caller, contracts)
+    data = [t for t in tables.list_tables(backends) if allowed is None or t.identifier in allowed]
     return TablesPublic(data=data, count=len(data))
 
 
@@ -26,10 +28,12 @@ def read_table(
     namespace: Identifier,
     table: Identifier,
     backends: BackendsDep,
-    _: CurrentKey,
+    contracts: ContractsDep,
+    caller: CurrentKey,
     as_of: AsOf = None,
     snapshots: Annotated[bool, Query(description="Include every snapshot.")] = False,
 ) -> TablePublic:
+    require_table(caller, contracts, f"{namespace}.{table}")
     return tables.describe_table(backends, namespace, table, as_of=as_of, with_snapshots=snapshots)
 
 
@@ -39,11 +43,13 @@ def read_rows(
     table: Identifier,
     backends: BackendsDep,
     settings: SettingsDep,
-    _: CurrentKey,
+    contracts: ContractsDep,
+    caller: CurrentKey,
     limit: Annotated[int, Query(ge=1, description="Rows to return, at most the server's preview limit.")] = 100,
     as_of: AsOf = None,
     upload_id: Annotated[str | None, Query(alias="uploadId", pattern=r"^[a-z0-9-]{1,63}$")] = None,
 ) -> RowsPublic:
+    require_table(caller, contracts, f"{namespace}.{table}")
     if limit > settings.max_preview_rows:
         raise ProblemError(
             422,
