@@ -99,6 +99,7 @@ def test_credentials_are_only_secret_references() -> None:
         ("operator.ingestEngine=foo", "/operator/ingestEngine"),
         ("spark.executorMemory=lots", "/spark/executorMemory"),
         ("api.port=0", "/api/port"),
+        ("api.rateLimit.burst=0", "/api/rateLimit/burst"),
         ("operator.ingestEngines=nifi", "ingestEngines"),  # a typo is refused, not ignored
         ("monitoring.serviceMonitors.interval=soon", "/monitoring/serviceMonitors/interval"),
     ],
@@ -126,6 +127,7 @@ def test_large_numbers_render_as_integers() -> None:
     }
     assert env["LAKEHOUSE_SPARK_THRESHOLD_BYTES"] == "268435456"
     assert env["LAKEHOUSE_MAX_UPLOAD_BYTES"] == "5368709120"
+    assert (env["LAKEHOUSE_API_RATE_LIMIT_PER_MINUTE"], env["LAKEHOUSE_API_RATE_LIMIT_BURST"]) == ("600", "60")
 
 
 def test_spark_rights_only_when_spark_is_enabled() -> None:
