@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from lakehouse_cli.main import build_parser
-from lakehouse_cli.recovery import REPLAY_OF_LABEL, failed_runs, replay_manifest, replay_name
+from lakehouse_cli.recovery.replay import REPLAY_OF_LABEL, failed_runs, replay_manifest, replay_name
 
 from lakehouse.k8s.ingestionrun.spec import UPLOAD_ID_MAX_LENGTH, UPLOAD_ID_PATTERN
 from tests.utils.runbooks import RUNBOOKS_DIR, block_variables, runbook_blocks
