@@ -8,6 +8,8 @@ outcome in PostgreSQL, Iceberg and Kubernetes.
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,6 +99,12 @@ def scene(
     yield Scene(own_namespace, custom_objects, s3, catalog, target, tmp_path)
     with contextlib.suppress(NoSuchTableError):  # a test that failed early made none
         catalog.drop_table(f"{target['namespace']}.{target['table']}")
+
+
+def lakehouse(*args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI of this checkout, as the runbooks call it."""
+    command = [sys.executable, "-m", "lakehouse_cli.main", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 
 def failure_reason(run: dict[str, Any]) -> str | None:
@@ -240,6 +248,9 @@ def test_rollback_bronze_table(scene: Scene) -> None:
         assert scene.run_names() == {first, bad_run, second}
 
         runbook.run("rollback")
+        # The bad load's snapshot is no longer an ancestor of the current one: no rolling "forward" onto it.
+        refused = lakehouse("rollback", scene.table, "--to-snapshot", str(scene.snapshot_of(bad_run)))
+        assert refused.returncode == 2 and "not the current snapshot or one of its ancestors" in refused.stderr
         assert f"{second}-r1" in runbook.run("rerun")
         assert "was replayed already" in runbook.run("rerun")  # the step twice: still one replay
         runbook.run("verify")
