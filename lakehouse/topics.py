@@ -123,7 +123,7 @@ def main() -> int:
     except TopicSpecError as error:
         log.error("%s", error)
         return 2
-    admin = AdminClient({"bootstrap.servers": KafkaSettings().bootstrap_servers})
+    admin = AdminClient(KafkaSettings().client_config())
     for name, outcome in ensure_topics(admin, specs).items():
         log.info("%s: %s", name, outcome)
     return 0

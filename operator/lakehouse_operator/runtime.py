@@ -57,7 +57,7 @@ class Runtime:
         """Started by the operator's start-up handler, stopped by its cleanup handler."""
         return OutboxRelay(
             EventOutbox(self.platform.database.url.get_secret_value()),
-            KafkaEventPublisher(self.platform.kafka.bootstrap_servers),
+            KafkaEventPublisher(self.platform.kafka.client_config()),
             self.settings.outbox_poll_seconds,
         )
 

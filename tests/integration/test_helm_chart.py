@@ -37,7 +37,9 @@ SECRET_VARIABLES = {
     "LAKEHOUSE_NIFI_USERNAME",
     "LAKEHOUSE_NIFI_PASSWORD",
     "LAKEHOUSE_NIFI_LISTEN_TOKEN",
+    "KAFKA_SASL_PASSWORD",
 }
+FOREIGN_GROUPS = {"monitoring.coreos.com", "kafka.strimzi.io"}  # CRDs the test cluster does not install
 EVERYTHING_ON = [
     "--set", "spark.enabled=true", "--set", "nifi.enabled=true", "--set", "nifi.credentialsSecret=nifi-login",
     "--set", "catalog.tokenSecret=catalog-token", "--set", "nifi.caConfigMap=nifi-ca",
@@ -62,6 +64,19 @@ def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+def refusal(value: str) -> str:
+    """What `helm template` says when it refuses to render the chart with `--set value`."""
+    done = subprocess.run(
+        [REPO_ROOT / "devstack" / "helm.sh", "template", "rel", str(CHART), "--kube-version", "1.35.4", "--set", value],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0, f"--set {value} rendered"
+    return done.stderr
 
 
 def rendered(*args: str) -> list[dict[str, Any]]:
@@ -106,14 +121,7 @@ def test_credentials_are_only_secret_references() -> None:
 )
 def test_values_are_checked_before_anything_renders(value: str, complaint: str) -> None:
     """values.schema.json: a wrong value fails `helm install` with its path, instead of a crash-looping pod."""
-    done = subprocess.run(
-        [REPO_ROOT / "devstack" / "helm.sh", "template", "rel", str(CHART), "--kube-version", "1.35.4", "--set", value],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode != 0 and complaint in done.stderr, done.stderr
+    assert complaint in refusal(value)
 
 
 def test_large_numbers_render_as_integers() -> None:
@@ -141,6 +149,81 @@ def test_spark_rights_only_when_spark_is_enabled() -> None:
     assert all(d["kind"] not in ("ClusterRole", "ClusterRoleBinding") for d in everything)
     (airflow,) = [d for d in everything if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-airflow")]
     assert airflow["subjects"] == [{"kind": "ServiceAccount", "name": "airflow-worker", "namespace": "airflow"}]
+
+
+# The Secrets of CloudNativePG (<cluster>-app, key uri) and Strimzi (a KafkaUser's Secret, the cluster CA's),
+# and IRSA instead of S3 keys.
+ADOPTED_SECRETS = [
+    "--set", "database.urlSecret=pg-app", "--set", "database.urlKey=uri",
+    "--set", "kafka.securityProtocol=SASL_SSL", "--set", "kafka.sasl.username=lakehouse",
+    "--set", "kafka.sasl.passwordSecret=lakehouse-user", "--set", "kafka.tls.caSecret=kafka-cluster-ca-cert",
+    "--set", "catalog.tokenSecret=catalog", "--set", "catalog.tokenKey=token", "--set", "s3.credentialsSecret=",
+    "--set", "serviceAccounts.operator.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/lakehouse",
+]  # fmt: skip
+
+
+def test_secret_names_and_keys_are_the_ones_other_charts_make() -> None:
+    docs = rendered(*ADOPTED_SECRETS)
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")}
+    assert set(pods) == {"rel-lakehouse-operator", "rel-lakehouse-api", "rel-lakehouse-migrate", "rel-lakehouse-topics"}
+    for name, pod in pods.items():
+        (container,) = pod["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        if not name.endswith("-topics"):  # the topics Job needs only Kafka
+            assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pg-app", "key": "uri"}
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env), name  # IRSA: no keys at all
+        if name.endswith("-migrate"):
+            continue
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "lakehouse-user", "key": "password"}
+        ca_file = Path(env["KAFKA_SSL_CA_LOCATION"]["value"])
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kafka-ca"]
+        assert ca_file.parent == Path(mount["mountPath"])
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "kafka-ca"]
+        assert volume["secret"] == {
+            "secretName": "kafka-cluster-ca-cert",
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        }
+        if name.endswith("-api"):  # keys as a file the API re-reads, never a variable
+            assert "LAKEHOUSE_API_KEYS_SHA256" not in env
+            keys_file = Path(env["LAKEHOUSE_API_KEYS_FILE"]["value"])
+            (keys_mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-keys"]
+            assert keys_file.parent == Path(keys_mount["mountPath"])
+    (operator_account,) = [
+        d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"].endswith("-operator")
+    ]
+    assert operator_account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/lakehouse"
+    }
+
+    assert "kafka.sasl.username is required" in refusal("kafka.securityProtocol=SASL_SSL")
+
+
+def test_every_rendered_object_is_valid_for_the_api_server(kube_api: client.ApiClient) -> None:
+    """Each object the chart renders, with every optional feature off and on, passes the real API server's
+    schema validation (a server-side dry run, strict: an unknown field is an error). Kinds whose CRDs this
+    cluster lacks (Prometheus Operator, Strimzi) are checked by the rendering tests above."""
+    core = client.CoreV1Api(kube_api)
+    namespace = f"it-helm-dry-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    features = [
+        [],
+        [*EVERYTHING_ON, *ADOPTED_SECRETS, "--set", "api.ingress.enabled=true", "--set", "api.ingress.tlsSecret=tls"],
+        ["--set", "kafka.topics.create=none", "--set", "migrations.enabled=false",
+         "--set", "operator.finishedRunTTLSeconds=0"],
+    ]  # fmt: skip
+    try:
+        for values in features:
+            text = helm("template", "rel", str(CHART), "--namespace", namespace, "--kube-version", "1.35.4", *values)
+            docs = [d for d in yaml.safe_load_all(text) if d and d["apiVersion"].split("/")[0] not in FOREIGN_GROUPS]
+            done = subprocess.run(
+                [REPO_ROOT / "devstack" / "services" / "kubernetes.sh", "kubectl", "apply", "--dry-run=server",
+                 "--validate=strict", "-n", namespace, "-f", "-"],
+                input=yaml.safe_dump_all(docs), check=False, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, f"{values}: {done.stderr}"
+            assert done.stdout.count("(server dry run)") == len(docs), done.stdout
+    finally:
+        core.delete_namespace(namespace)
 
 
 def test_deleting_runs_only_when_finished_runs_expire() -> None:
