@@ -108,3 +108,40 @@ def test_the_standby_takes_over_a_run_when_the_active_replica_is_killed(
     assert_landed_once(
         run, len(sample.valid), len(sample.rejected), catalog=catalog, s3=s3, database_url=migrated_database_url
     )
+
+
+def test_a_replica_that_stops_cleanly_hands_over_without_waiting_for_its_entry_to_lapse(
+    run_namespace: str,
+    custom_objects: client.CustomObjectsApi,
+    s3: Any,
+    catalog: Catalog,
+    migrated_database_url: str,
+    tmp_path: Path,
+) -> None:
+    """SIGTERM (a rollout, a drained node): the active replica removes its entry as it exits, so the standby
+    resumes on that change instead of after the lifetime."""
+    active = replica("replica-a", run_namespace, migrated_database_url, tmp_path)
+    standby = replica("replica-b", run_namespace, migrated_database_url, tmp_path)
+    try:
+        wait_until(
+            lambda: peers(custom_objects, run_namespace, PEERING).keys() >= {"replica-a", "replica-b"},
+            "both replicas in the peering object",
+            timeout=30,
+        )
+        active.stop()
+        stopped_at = time.monotonic()
+        assert active.process is not None and active.process.returncode == 0, log_of(active)[-3000:]
+        assert "replica-a" not in peers(custom_objects, run_namespace, PEERING), "the stopped replica left its entry"
+        resumed = wait_until(lambda: RESUMED in log_of(standby) and time.monotonic(), "the standby resumed", 60, 0.1)
+
+        sample = orders(200, invalid_every=20, seed=7)
+        up = upload(s3, sample.csv_bytes(), "orders", "csv")
+        create_run(custom_objects, run_namespace, run_body(up, "orders", target=TARGET))
+        run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"}, timeout=120)
+    finally:
+        active.kill()
+        standby.stop()
+    print(f"clean stop: the standby resumed {resumed - stopped_at:.1f}s after the active replica exited")
+    assert_landed_once(
+        run, len(sample.valid), len(sample.rejected), catalog=catalog, s3=s3, database_url=migrated_database_url
+    )
