@@ -6,6 +6,10 @@ stops watching runs, so it runs no handler. When the active replica exits cleanl
 another resumes at once; when it is killed its entry lapses after `lifetime` seconds, and then another
 resumes, lists the runs and carries each on from the progress Kopf keeps in the run's annotations.
 
+A clean exit removes the entry while a handler thread of the exiting replica may still be finishing its
+step, so the standby's first call of that step can overlap it; that is safe because every step is idempotent
+(deterministic object keys, the run id in the bronze snapshot, upserts, stable event ids).
+
 Kopf pauses every replica when two have the same priority, so priorities must differ. The oldest process
 has the highest: a replica that restarts never takes the work from one that is running (no hand-over in
 the middle of a step), it waits as the standby.
