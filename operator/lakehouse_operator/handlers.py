@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import kopf
+from kubernetes import client
 from kubernetes import config as kube_config
 from prometheus_client import REGISTRY, start_http_server
 
@@ -35,6 +36,7 @@ from lakehouse_operator.context import load_contract, run_context
 from lakehouse_operator.engine_selection import choose_ingest_engine, choose_transform_engine
 from lakehouse_operator.engines.base import RunRejectedError, StillRunning
 from lakehouse_operator.faults import crash_point
+from lakehouse_operator.peering import ensure_peering_object
 from lakehouse_operator.records import (
     Accepted,
     IngestSucceeded,
@@ -79,6 +81,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
+    if operator_settings.peering_name:  # replicas: one active, the others paused (peering.py)
+        settings.peering.lifetime = operator_settings.peering_lifetime
+        ensure_peering_object(client.CustomObjectsApi(), operator_settings.namespace, operator_settings.peering_name)
     memo.runtime = runtime = Runtime(operator_settings)
     if operator_settings.metrics_port:
         REGISTRY.register(metrics.RunsInFlight(lambda: runtime.status.list_runs(operator_settings.namespace)))

@@ -106,7 +106,7 @@ class Runtime:
         spark = SparkSettings()
         if spark.enabled:  # LAKEHOUSE_SPARK_ENABLED: once registered, large files go to Spark
             engines[TransformEngineName.SPARK] = (
-                SparkSubmitEngine(spark)
+                SparkSubmitEngine(spark, catalog=lambda: self.catalog)
                 if spark.mode == "local"
                 else SparkApplicationEngine(spark, self.platform, lambda: self.catalog)
             )

@@ -21,7 +21,8 @@ from lakehouse.topics import parse_specs
 from tests.utils.api_process import running_api
 from tests.utils.monitoring import RULES_FILE
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import get_run, wait_for_phase
+from tests.utils.peering import peers
+from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
 from tests.utils.stack import stack_env
 from tests.utils.upload_bodies import form
 
@@ -287,17 +288,18 @@ def test_monitoring_is_off_by_default_and_its_rules_are_the_rules_file() -> None
 
 
 @pytest.fixture
-def release(kube_api: client.ApiClient) -> Iterator[tuple[str, str]]:
-    """The chart installed with Helm into a fresh namespace (release `rel`); uninstalled afterwards."""
+def release(request: pytest.FixtureRequest, kube_api: client.ApiClient) -> Iterator[tuple[str, str]]:
+    """The chart installed with Helm into a fresh namespace (release `rel`); uninstalled afterwards.
+    Indirect parameters are extra `helm install` arguments."""
     core = client.CoreV1Api(kube_api)
     namespace = f"it-helm-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     kubeconfig = stack_env("KUBECONFIG")["KUBECONFIG"]
+    values = getattr(request, "param", [])
     # --no-hooks: the migrations and topics Jobs need the Secrets and images of a real install (the cluster
     # tests run them); this release is for RBAC, with the operator and the API as host processes.
-    helm(
-        "install", "rel", str(CHART), "--namespace", namespace, "--kubeconfig", kubeconfig, "--wait=false", "--no-hooks"
-    )
+    helm("install", "rel", str(CHART), "--namespace", namespace, "--kubeconfig", kubeconfig, "--wait=false",
+         "--no-hooks", *values)  # fmt: skip
     try:
         yield namespace, kubeconfig
     finally:
@@ -386,3 +388,62 @@ def test_installed_chart_grants_enough_and_no_more(
     assert not can_i(namespace, operator_sa, "update", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "sparkapplications.sparkoperator.k8s.io")
+
+
+def test_operator_replicas_share_the_charts_peering_object_and_may_touch_no_other() -> None:
+    def operator_objects(values: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        docs = rendered(*values)
+        (deployment,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator")]
+        (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-operator")]
+        return deployment, role["rules"], [d for d in docs if d["kind"] == "KopfPeering"]
+
+    deployment, rules, peerings = operator_objects([])
+    assert deployment["spec"]["replicas"] == 1 and not peerings  # one replica runs standalone
+    assert not any("kopf.dev" in r["apiGroups"] for r in rules)
+
+    deployment, rules, peerings = operator_objects(["--set", "operator.replicas=2"])
+    assert deployment["spec"]["replicas"] == 2
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    ((peering,),) = [peerings]
+    assert env["LAKEHOUSE_PEERING_NAME"] == peering["metadata"]["name"] == "rel-lakehouse-operator"
+    assert peering["metadata"]["namespace"] == "lakehouse-system"
+    kopf_rules = [r for r in rules if "kopf.dev" in r["apiGroups"]]
+    assert {tuple(r["verbs"]): r.get("resourceNames") for r in kopf_rules} == {
+        ("list", "watch"): None,
+        ("get", "patch"): ["rel-lakehouse-operator"],
+    }
+
+
+@pytest.mark.parametrize("release", [["--set", "operator.replicas=2"]], indirect=True)
+def test_two_replicas_under_the_charts_rights_run_a_run(
+    release: tuple[str, str], custom_objects: client.CustomObjectsApi, s3: Any, tmp_path: Path
+) -> None:
+    """Both replicas join the chart's KopfPeering object as the operator's service account; one runs the run."""
+    namespace, kubeconfig = release
+    operator_sa, peering = "rel-lakehouse-operator", "rel-lakehouse-operator"
+    sa_kubeconfig = str(service_account_kubeconfig(namespace, operator_sa, kubeconfig, tmp_path / "op"))
+    replicas = [
+        OperatorProcess(
+            namespace,
+            tmp_path / f"{name}.log",
+            {"KUBECONFIG": sa_kubeconfig, "LAKEHOUSE_PEERING_NAME": peering, "POD_ID": name},
+        ).start()
+        for name in ("replica-a", "replica-b")
+    ]
+    try:
+        up = upload(s3, orders(30).csv_bytes(), "orders", "csv")
+        create_run(custom_objects, namespace, run_body(up, "orders"))
+        run = wait_for_phase(custom_objects, namespace, up.upload_id, {"Succeeded", "Failed"}, timeout=120)
+        assert run["status"]["phase"] == "Succeeded", run["status"]
+        assert peers(custom_objects, namespace, peering).keys() == {"replica-a", "replica-b"}
+    finally:
+        for replica in replicas:
+            replica.stop()
+    logs = [(tmp_path / f"{name}.log").read_text() for name in ("replica-a", "replica-b")]
+    assert all("Forbidden" not in log and " 403" not in log for log in logs), logs
+    assert [up.upload_id in log for log in logs] == [True, False]  # the older replica ran it, alone
+    assert not peers(custom_objects, namespace, peering)  # each removed itself when it stopped
+    assert not can_i(namespace, operator_sa, "create", "kopfpeerings.kopf.dev")
+    assert not can_i(namespace, operator_sa, "patch", "kopfpeerings.kopf.dev/someone-else")
+    assert can_i(namespace, operator_sa, "patch", f"kopfpeerings.kopf.dev/{peering}")
