@@ -45,7 +45,9 @@ from lakehouse.catalog.spark import SPARK_CATALOG, iceberg_spark_conf
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.db.metadata import JobRow, MetadataStore
 from lakehouse.jobs import EXIT_REJECTED
+from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import TransformEngineName
+from lakehouse.logs import log_json, run_fields
 from lakehouse.settings import CatalogSettings, PlatformSettings, S3Settings
 
 log = logging.getLogger("bronze_transform")
@@ -110,8 +112,8 @@ def spark_conf(catalog: CatalogSettings, s3: S3Settings) -> dict[str, str]:
     return conf
 
 
-def spark_session(conf: dict[str, str]) -> SparkSession:
-    builder = SparkSession.builder.appName("lakehouse-bronze-transform")
+def spark_session(conf: dict[str, str], app_name: str = "lakehouse-bronze-transform") -> SparkSession:
+    builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
@@ -169,9 +171,15 @@ def _rows_added(table: Table, snapshot_id: int) -> int:
 
 
 def main(argv: list[str]) -> int:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)
-    args = parse_args(argv)
+    log_json()  # the driver's lines carry the run, like the operator's, so one query finds both
+    with run_fields(args.run_id, args.upload_id, Phase.TRANSFORMING.value):
+        return _transform(args)
+
+
+def _transform(args: JobArgs) -> int:
     platform = PlatformSettings()
     metadata = MetadataStore(platform.database.url.get_secret_value())
     started = dt.datetime.now(dt.UTC)
@@ -179,7 +187,7 @@ def main(argv: list[str]) -> int:
         run_id=args.run_id, stage="transform", engine=ENGINE, attempt=args.attempt, status="running", started_at=started
     )
     metadata.record_job(job)
-    spark = spark_session(spark_conf(platform.catalog, platform.s3))
+    spark = spark_session(spark_conf(platform.catalog, platform.s3), app_name=f"lakehouse-bronze-{args.run_id}")
     log.info("Spark session ready %.1fs after start", (dt.datetime.now(dt.UTC) - started).total_seconds())
     try:
         result = run(args, platform, spark)

@@ -74,3 +74,32 @@ def test_a_raw_file_without_a_contract_column_is_refused() -> None:
     raw = validate(ORDERS, read_source(orders(3).csv_bytes(), "csv")).valid.drop_columns(["customer_id"])
     with pytest.raises(RawSchemaMismatchError, match=r"raw schema \(customer_id is missing\)"):
         to_bronze(ORDERS, raw, STAMP)
+
+
+def test_the_spark_jobs_lines_carry_the_run() -> None:
+    """The driver logs JSON with the run, its upload and phase, as the operator does, so one query over both
+    finds a run's lines. (The job's work is replaced: only its logging set-up is under test.)"""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; from lakehouse.jobs import bronze_transform as job\n"
+        "job._transform = lambda args: job.log.info('transforming %s', args.raw_uri) or 0\n"
+        "sys.exit(job.main(sys.argv[1:]))\n"
+    )
+    args = ["--run-id", "orders-run-1", "--upload-id", "up-1", "--dataset", "orders",
+            "--raw-uri", "s3://raw/x.parquet", "--processing-date", "2026-12-01",
+            "--ingest-timestamp", "2026-12-01T10:00:00", "--target-table", "b.o"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert line["message"] == "transforming s3://raw/x.parquet"
+    assert (line["run"], line["uploadId"], line["phase"], line["logger"]) == (
+        "orders-run-1",
+        "up-1",
+        "Transforming",
+        "bronze_transform",
+    )
