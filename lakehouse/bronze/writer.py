@@ -5,11 +5,12 @@ searched for it: a retry after a commit that succeeded (but whose result was nev
 because the process died) finds its snapshot and appends nothing.
 
 Iceberg commits are optimistic: when another writer committed to the table first (many runs of one
-dataset at once), the catalog refuses ours (CommitFailedException). Such a conflict is retried here, at
-once and up to COMMIT_CONFLICT_RETRIES times: the table is reloaded, searched for the run id again (an
-earlier attempt, or another process working on the same run, may have landed), and the rows are appended
-on the fresh metadata. PyIceberg's own conflict retries are turned off for it, so that every retry goes
-through that search and is counted (`on_conflict`). Any other error (the catalog or S3 unavailable) is
+dataset at once), the catalog refuses ours (CommitFailedException). Such a conflict is retried here, after
+a short random pause and up to COMMIT_CONFLICT_RETRIES times: the table is reloaded, searched for the run id
+again (an earlier attempt, or another process working on the same run, may have landed), and the rows are
+appended on the fresh metadata (their data files written again; PyIceberg deletes those of the refused commit).
+PyIceberg's own conflict retries are turned off for it, so that every retry goes through that search and is
+counted (`on_conflict`). Any other error (the catalog or S3 unavailable) is
 left to the caller, whose retried attempt starts again from the search.
 """
 
@@ -48,10 +49,10 @@ TABLE_PROPERTIES = {
 }
 # Conflicts retried here before the error goes to the caller (whose own retries come with a longer delay).
 COMMIT_CONFLICT_RETRIES = 20
-# The longest pause before retrying the n-th conflict is min(n * 0.05 s, 1 s), jittered, so writers that
-# lost together do not all come back together.
-CONFLICT_PAUSE_STEP_SECONDS = 0.05
-CONFLICT_PAUSE_MAX_SECONDS = 1.0
+# Before the n-th retry (from 0) a pause drawn from [0, min(0.1 s * 2**n, 2 s)]: writers that lost together
+# spread out instead of meeting again, so fewer of them have to write their files again (at most ~33 s in all).
+CONFLICT_PAUSE_BASE_SECONDS = 0.1
+CONFLICT_PAUSE_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,7 @@ def append_exactly_once(
                 raise
             log.info("run %s: commit to %s conflicted (%s); retrying on fresh metadata", run_id, name, error)
             on_conflict()
-            pause = min((conflicts + 1) * CONFLICT_PAUSE_STEP_SECONDS, CONFLICT_PAUSE_MAX_SECONDS)
-            time.sleep(random.uniform(0, pause))
+            time.sleep(random.uniform(0, min(CONFLICT_PAUSE_BASE_SECONDS * 2**conflicts, CONFLICT_PAUSE_MAX_SECONDS)))
             table.refresh()
             conflicts += 1
             continue

@@ -38,8 +38,9 @@ ROWS = Counter("lakehouse_rows_total", "Rows seen by the pipeline", ["dataset", 
 ROW_KINDS = ("input", "valid", "rejected", "written")
 STAGE_FAILURES = Counter("lakehouse_stage_failures_total", "Failed stage attempts", ["stage", "reason"])
 # Commits of bronze rows by the Arrow engine that failed and are tried again: `conflict` (another writer committed
-# to the table first; retried at once on fresh metadata, lakehouse/bronze/writer.py), `catalog-unavailable` and
-# `storage-unavailable` (retried by the transform stage with its backoff, the run's last attempt included).
+# to the table first; retried after a short random pause on fresh metadata, lakehouse/bronze/writer.py),
+# `catalog-unavailable` and `storage-unavailable` (retried by the transform stage with its backoff, the run's last
+# attempt included).
 ICEBERG_COMMIT_RETRIES = Counter(
     "lakehouse_iceberg_commit_retries_total",
     "Iceberg commits of bronze rows tried again, by cause",
