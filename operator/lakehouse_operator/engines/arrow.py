@@ -11,7 +11,13 @@ from typing import Any
 
 import requests
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import ServerError, ServiceUnavailableError, TooManyRequestsError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    CommitStateUnknownException,
+    ServerError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+)
 
 from lakehouse.bronze.evolution import IncompatibleContractError
 from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze
@@ -21,14 +27,22 @@ from lakehouse_operator.engines.base import RunContext, RunRejectedError, Transf
 from lakehouse_operator.faults import pause_point
 from lakehouse_operator.metrics import ICEBERG_COMMIT_RETRIES
 
-# What a failed commit that the transform stage retries says about the server behind it. ServerError covers
-# CommitStateUnknownException (a 5xx on the commit itself): the retry looks for the run's snapshot first.
-CATALOG_UNAVAILABLE = (requests.RequestException, ServerError, ServiceUnavailableError, TooManyRequestsError)
+# What a failed commit that the transform stage retries says about the server behind it.
+# CommitStateUnknownException: a 5xx answer to the commit itself; the retry looks for the run's snapshot first.
+CATALOG_UNAVAILABLE = (
+    requests.RequestException,
+    CommitStateUnknownException,
+    ServerError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+)
 STORAGE_UNAVAILABLE = (OSError,)  # PyArrow's S3 file system, writing the data files
 
 
 def commit_retry_cause(error: BaseException) -> str | None:
     """The lakehouse_iceberg_commit_retries_total cause of a failed commit, or None for one not retried."""
+    if isinstance(error, CommitFailedException):  # still conflicting after the writer's own retries
+        return "conflict"
     if isinstance(error, CATALOG_UNAVAILABLE):  # before OSError: requests' errors are OSErrors too
         return "catalog-unavailable"
     if isinstance(error, STORAGE_UNAVAILABLE):
