@@ -69,6 +69,8 @@ class CatalogSettings(BaseSettings):
     warehouse: str = Field(alias="ICEBERG_WAREHOUSE")
     token: SecretStr | None = Field(default=None, alias="ICEBERG_CATALOG_TOKEN")
     name: str = Field(default="lakehouse", alias="ICEBERG_CATALOG_NAME")
+    # Every request to the catalog gives up after this, so an outage is a failed attempt, not a hang.
+    timeout_seconds: float = Field(default=30.0, gt=0, alias="ICEBERG_CATALOG_TIMEOUT_SECONDS")
 
 
 class KafkaSettings(BaseSettings):

@@ -13,24 +13,10 @@ from typing import Any
 from kubernetes import client as kube
 from kubernetes import config as kube_config
 from pyiceberg.catalog import Catalog
-from requests.adapters import HTTPAdapter
 
 from lakehouse.catalog.connect import rest_catalog
 from lakehouse.settings import CatalogSettings, S3Settings
 from lakehouse_api.settings import ApiSettings
-
-
-class _TimeoutAdapter(HTTPAdapter):
-    """requests has no session-wide timeout; PyIceberg's REST client sets none."""
-
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
-
-    def send(self, request, **kwargs):  # type: ignore[no-untyped-def]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self._timeout
-        return super().send(request, **kwargs)
 
 
 class Backends:
@@ -76,11 +62,6 @@ class Backends:
         """The Iceberg REST catalog; connecting fetches its config, so it is cached only once that worked."""
         with self._catalog_lock:
             if self._catalog is None:
-                catalog = rest_catalog(CatalogSettings(), S3Settings())
-                session = getattr(catalog, "_session", None)
-                if session is not None:
-                    adapter = _TimeoutAdapter(self.settings.backend_timeout_seconds * 2)
-                    session.mount("http://", adapter)
-                    session.mount("https://", adapter)
-                self._catalog = catalog
+                timeout = self.settings.backend_timeout_seconds * 2
+                self._catalog = rest_catalog(CatalogSettings(), S3Settings(), timeout=timeout)
             return self._catalog

@@ -3,18 +3,35 @@
 The run id is written into the snapshot summary. Before appending, the table's history is
 searched for it: a retry after a commit that succeeded (but whose result was never recorded,
 because the process died) finds its snapshot and appends nothing.
+
+Iceberg commits are optimistic: when another writer committed to the table first (many runs of one
+dataset at once), the catalog refuses ours (CommitFailedException). Such a conflict is retried here, after
+a short random pause and up to COMMIT_CONFLICT_RETRIES times: the table is reloaded, searched for the run id
+again (an earlier attempt, or another process working on the same run, may have landed), and the rows are
+appended on the fresh metadata (their data files written again; PyIceberg deletes those of the refused commit).
+PyIceberg's own conflict retries are turned off for it, so that every retry goes through that search and is
+counted (`on_conflict`). Any other error (the catalog or S3 unavailable) is
+left to the caller, whose retried attempt starts again from the search.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
-from pyiceberg.table import Table
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
+from pyiceberg.table import Table, TableProperties
 
 from lakehouse.bronze.evolution import evolve_to_contract
 from lakehouse.contracts.arrow_schema import bronze_iceberg_schema, bronze_partition_spec, bronze_sort_order
@@ -30,6 +47,12 @@ TABLE_PROPERTIES = {
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
 }
+# Conflicts retried here before the error goes to the caller (whose own retries come with a longer delay).
+COMMIT_CONFLICT_RETRIES = 20
+# Before the n-th retry (from 0) a pause drawn from [0, min(0.1 s * 2**n, 2 s)]: writers that lost together
+# spread out instead of meeting again, so fewer of them have to write their files again (at most ~33 s in all).
+CONFLICT_PAUSE_BASE_SECONDS = 0.1
+CONFLICT_PAUSE_MAX_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -83,17 +106,46 @@ def append_exactly_once(
     run_id: str,
     upload_id: str,
     identifier: str | None = None,
+    *,
+    before_commit: Callable[[], None] = lambda: None,
+    on_conflict: Callable[[], None] = lambda: None,
 ) -> AppendResult:
+    """Appends `rows` unless the run's snapshot is already there. `before_commit` is called once the table
+    is loaded (a fault-injection hook), `on_conflict` each time a conflict is retried."""
     table = ensure_table(catalog, contract, identifier)
     name = ".".join(table.name())
-    existing = find_run_snapshot(table, run_id)
-    if existing is not None:
-        log.info("run %s already committed to %s as snapshot %s", run_id, name, existing)
-        return AppendResult(name, existing, _rows_added(table, existing))
-    if rows.num_rows == 0:
-        return AppendResult(name, None, 0)
-    table.append(rows, snapshot_properties={RUN_ID_PROPERTY: run_id, UPLOAD_ID_PROPERTY: upload_id})
-    return AppendResult(name, find_run_snapshot(table, run_id), rows.num_rows)
+    before_commit()
+    properties = {RUN_ID_PROPERTY: run_id, UPLOAD_ID_PROPERTY: upload_id}
+    conflicts = 0
+    while True:
+        existing = find_run_snapshot(table, run_id)
+        if existing is not None:
+            log.info("run %s already committed to %s as snapshot %s", run_id, name, existing)
+            return AppendResult(name, existing, _rows_added(table, existing))
+        if rows.num_rows == 0:
+            return AppendResult(name, None, 0)
+        attempt = _without_library_retries(table)
+        try:
+            attempt.append(rows, snapshot_properties=properties)
+        except CommitFailedException as error:
+            if conflicts == COMMIT_CONFLICT_RETRIES:
+                raise
+            log.info("run %s: commit to %s conflicted (%s); retrying on fresh metadata", run_id, name, error)
+            on_conflict()
+            time.sleep(random.uniform(0, min(CONFLICT_PAUSE_BASE_SECONDS * 2**conflicts, CONFLICT_PAUSE_MAX_SECONDS)))
+            table.refresh()
+            conflicts += 1
+            continue
+        return AppendResult(name, find_run_snapshot(attempt, run_id), rows.num_rows)
+
+
+def _without_library_retries(table: Table) -> Table:
+    """The same table, seen with PyIceberg's commit retries at 0: PyIceberg would retry a conflict without
+    looking for the run id (only for its own snapshot id). Only this view changes; the table's stored
+    properties, which the Spark job's Iceberg reads too, stay as they are."""
+    properties = table.metadata.properties | {TableProperties.COMMIT_NUM_RETRIES: "0"}
+    metadata = table.metadata.model_copy(update={"properties": properties})
+    return Table(table.name(), metadata, table.metadata_location, table.io, table.catalog, table.config)
 
 
 def _rows_added(table: Table, snapshot_id: int) -> int:

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyiceberg.catalog import Catalog, load_catalog
+from requests.adapters import HTTPAdapter
 
 from lakehouse.settings import CatalogSettings, S3Settings
 
 
-def rest_catalog(catalog: CatalogSettings, s3: S3Settings) -> Catalog:
+class _TimeoutAdapter(HTTPAdapter):
+    """requests has no session-wide timeout, and PyIceberg's REST client sets none."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__()
+        self._timeout = timeout
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return super().send(request, **kwargs)
+
+
+def rest_catalog(catalog: CatalogSettings, s3: S3Settings, timeout: float | None = None) -> Catalog:
+    """The catalog, every request to it bounded by `timeout` (default: ICEBERG_CATALOG_TIMEOUT_SECONDS), so a
+    catalog that stopped answering fails a step, which is retried, instead of holding it forever. Connecting
+    fetches the catalog's config (PyIceberg's own request, before the timeout is in place), so it raises while
+    the catalog is down; callers connect again on their next attempt."""
     properties = {
         "type": "rest",
         "uri": catalog.uri,
@@ -16,4 +36,10 @@ def rest_catalog(catalog: CatalogSettings, s3: S3Settings) -> Catalog:
     }
     if catalog.token:
         properties["token"] = catalog.token.get_secret_value()
-    return load_catalog(catalog.name, **properties)
+    connected = load_catalog(catalog.name, **properties)
+    session = getattr(connected, "_session", None)  # PyIceberg's requests session for the REST calls
+    if session is not None:
+        adapter = _TimeoutAdapter(timeout or catalog.timeout_seconds)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+    return connected

@@ -35,7 +35,7 @@ from lakehouse_operator import log_filters, metrics
 from lakehouse_operator.context import load_contract, run_context
 from lakehouse_operator.engine_selection import choose_ingest_engine, choose_transform_engine
 from lakehouse_operator.engines.base import RunRejectedError, StillRunning
-from lakehouse_operator.faults import crash_point
+from lakehouse_operator.faults import crash_point, pause_point
 from lakehouse_operator.peering import ensure_peering_object
 from lakehouse_operator.records import (
     Accepted,
@@ -97,7 +97,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     runtime.relay.start()
     if runtime.cleanup is not None:
         runtime.cleanup.start()
-    logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
+    logger.info(
+        "watching IngestionRuns in namespace %s; a failed stage is tried %d times over %.0fs",
+        operator_settings.namespace,
+        operator_settings.max_attempts,
+        operator_settings.retry_window(),
+    )
 
 
 @kopf.on.cleanup()
@@ -163,6 +168,7 @@ def ingest(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         context = run_context(body, rt.contracts)
         engine_name = (status.engines.ingest if status.engines else None) or IngestEngineName.BUILTIN
         started = dt.datetime.now(dt.UTC)
+        pause_point("ingest.before-engine", name)
         outcome = _until_done(rt, body, rt.ingest_engines[engine_name].ingest(context))
         crash_point("ingest.after-raw", name)
         change = PhaseChange(
@@ -261,8 +267,8 @@ def _attempt(rt: Runtime, body: dict[str, Any], phase: Phase, attempt: int, work
         metrics.STAGE_FAILURES.labels(stage, type(error).__name__).inc()
         if attempt >= rt.settings.max_attempts:
             message = (
-                f"{stage} failed {attempt} times, last with {type(error).__name__}: {error}; "
-                "fix the cause and create a new run"
+                f"{stage} failed {attempt} times in the {rt.settings.retry_window():.0f}s retry window, last with "
+                f"{type(error).__name__}: {error}; fix the cause and create a new run"
             )
             _fail(rt, body, RunFailed(phase, stage, attempt, "RetriesExhausted", message))
             return
@@ -273,7 +279,7 @@ def _attempt(rt: Runtime, body: dict[str, Any], phase: Phase, attempt: int, work
             PhaseChange(
                 phase,
                 "Retrying",
-                f"{stage} attempt {attempt} failed ({error}); retrying in {delay:.0f}s",
+                f"{stage} attempt {attempt} of {rt.settings.max_attempts} failed ({error}); retrying in {delay:.0f}s",
                 fields={"attempts": attempt},
             ),
         )

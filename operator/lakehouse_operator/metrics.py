@@ -37,6 +37,16 @@ STAGE_SECONDS = Histogram(
 ROWS = Counter("lakehouse_rows_total", "Rows seen by the pipeline", ["dataset", "kind"])
 ROW_KINDS = ("input", "valid", "rejected", "written")
 STAGE_FAILURES = Counter("lakehouse_stage_failures_total", "Failed stage attempts", ["stage", "reason"])
+# Commits of bronze rows by the Arrow engine that failed and are tried again: `conflict` (another writer committed
+# to the table first; retried after a short random pause on fresh metadata, lakehouse/bronze/writer.py),
+# `catalog-unavailable` and `storage-unavailable` (retried by the transform stage with its backoff, the run's last
+# attempt included).
+ICEBERG_COMMIT_RETRIES = Counter(
+    "lakehouse_iceberg_commit_retries_total",
+    "Iceberg commits of bronze rows tried again, by cause",
+    ["dataset", "cause"],
+)
+COMMIT_RETRY_CAUSES = ("conflict", "catalog-unavailable", "storage-unavailable")
 BUILD = Info("lakehouse_build", "The operator's version")
 BUILD.info({"version": importlib.metadata.version("lakehouse-ingest"), "component": "operator"})
 
@@ -50,7 +60,7 @@ STAGE_OF_PHASE: dict[Phase, str] = {
 
 
 def count_from_zero(datasets: Iterable[str]) -> None:
-    """Creates the runs and rows series of every dataset at 0. A counter that appears with its first
+    """Creates the runs, rows and commit-retry series of every dataset at 0. A counter that appears with its first
     increment shows Prometheus no increase, so without this the first failed run after a start would
     raise no alert, and a dataset that never succeeded could not be told from one not yet seen."""
     for dataset in datasets:
@@ -58,6 +68,8 @@ def count_from_zero(datasets: Iterable[str]) -> None:
             RUNS_BY_PHASE.labels(phase.value, dataset)
         for kind in ROW_KINDS:
             ROWS.labels(dataset, kind)
+        for cause in COMMIT_RETRY_CAUSES:
+            ICEBERG_COMMIT_RETRIES.labels(dataset, cause)
 
 
 def observe_stage(left: IngestionRunStatus, now: dt.datetime) -> None:

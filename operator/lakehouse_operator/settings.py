@@ -42,3 +42,9 @@ class OperatorSettings(BaseSettings):
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff: base, 2*base, 4*base, ... capped."""
         return min(self.retry_base_delay * 2**retry, self.retry_max_delay)
+
+    def retry_window(self) -> float:
+        """Seconds from a stage's first failed attempt to its last attempt, not counting the attempts' own time
+        (bounded: every server call has a timeout). A server back within it costs the run nothing; with the
+        defaults it is 2 + 4 + 8 + 16 = 30 s."""
+        return sum(self.retry_delay(retry) for retry in range(self.max_attempts - 1))

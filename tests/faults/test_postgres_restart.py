@@ -6,22 +6,19 @@ so a restart either loses the whole change, which the retried attempt writes aga
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from kubernetes import client
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import EqualTo
 
 from lakehouse.devtools.sample_data import orders
 from lakehouse.events import BRONZE_LAYER_COMPLETE, FILE_UPLOADED, RAW_DATA_READY
-from tests.utils.kafka_events import events_for
+from tests.utils.exactly_once import assert_events_once, assert_metadata_once, bronze_rows
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.outbox import outbox_rows, wait_until_drained
-from tests.utils.runs import TERMINAL, create_run, get_run, run_body, upload, wait_for_phase
+from tests.utils.outbox import wait_until_drained
+from tests.utils.runs import TERMINAL, create_run, retrying, run_body, upload, wait_for_phase
 from tests.utils.servers import stopped
 from tests.utils.waiting import wait_until
 
@@ -29,13 +26,6 @@ pytestmark = pytest.mark.integration
 TARGET = {"namespace": "bronze_faults", "table": "orders"}
 EVENTS = [FILE_UPLOADED, RAW_DATA_READY, BRONZE_LAYER_COMPLETE]
 IN_FLIGHT = {"Ingesting", "RawReady", "Transforming"}
-
-
-def retrying(custom_objects: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
-    """The run's status once an attempt of its current step has failed."""
-    status = get_run(custom_objects, namespace, name).get("status") or {}
-    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-    return status if ready.get("reason") == "Retrying" else None
 
 
 def test_a_postgres_restart_mid_run_loses_no_row_and_doubles_none(
@@ -72,35 +62,9 @@ def test_a_postgres_restart_mid_run_loses_no_row_and_doubles_none(
     assert status["phase"] == "Succeeded", status
     assert "failed" in failed_attempt["message"], failed_attempt
     valid, rejected = len(sample.valid), len(sample.rejected)
-    table = catalog.load_table(f"{TARGET['namespace']}.{TARGET['table']}")
-    assert table.scan(row_filter=EqualTo("upload_id", up.upload_id)).to_arrow().num_rows == valid
-
-    with psycopg.connect(migrated_database_url) as conn:
-        workflow = conn.execute(
-            "SELECT phase, snapshot_id FROM workflow_execution WHERE run_id = %s", (up.upload_id,)
-        ).fetchall()
-        jobs = conn.execute(
-            "SELECT stage, status, rows_in, rows_out FROM job_metrics WHERE run_id = %s ORDER BY stage",
-            (up.upload_id,),
-        ).fetchall()
-        checks = conn.execute(
-            "SELECT check_name, column_name, passed_count, failed_count FROM data_quality_metrics WHERE run_id = %s",
-            (up.upload_id,),
-        ).fetchall()
-        lineage = conn.execute(
-            "SELECT snapshot_id, rows_written FROM table_lineage WHERE run_id = %s", (up.upload_id,)
-        ).fetchall()
-    assert workflow == [("Succeeded", status["snapshotId"])]
-    assert jobs == [("ingest", "succeeded", valid + rejected, valid), ("transform", "succeeded", valid, valid)]
-    assert ("row_count", "", valid, rejected) in checks
-    assert all(p + f == valid + rejected for name, _, p, f in checks if name == "not_null")
-    assert len(checks) == len({(name, column) for name, column, _, _ in checks})
-    assert lineage == [(status["snapshotId"], valid)]
-
-    rows = outbox_rows(migrated_database_url, up.upload_id)
-    assert [r["topic"] for r in rows] == EVENTS
-    events = events_for(os.environ["KAFKA_BOOTSTRAP_SERVERS"], up.upload_id, EVENTS)
-    assert {(e["topic"], e["id"]) for e in events} == {(r["topic"], r["event_id"]) for r in rows}
+    assert bronze_rows(catalog, f"{TARGET['namespace']}.{TARGET['table']}", up.upload_id) == (valid, valid)
+    assert_metadata_once(migrated_database_url, up.upload_id, status, valid, rejected)
+    assert_events_once(migrated_database_url, up.upload_id, EVENTS)
     print(
         f"PostgreSQL down {outage['down_seconds']:.1f}s, start {outage['start_seconds']:.1f}s; "
         f"run ended after attempt {failed_attempt.get('attempts')} had failed; outbox drained {drain_seconds:.1f}s "

@@ -63,6 +63,13 @@ def get_run(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str
     return api.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
 
 
+def retrying(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+    """The run's status once an attempt of its current step has failed (and will be retried), else None."""
+    status = get_run(api, namespace, name).get("status") or {}
+    ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+    return status if ready.get("reason") == "Retrying" else None
+
+
 def wait_for_phase(
     api: client.CustomObjectsApi,
     namespace: str,

@@ -104,7 +104,7 @@ def test_a_stage_that_needed_retries_leaves_the_next_stage_all_of_its_attempts(
 
     # One transient error is one attempt of this stage, not the sixth of the run.
     assert (run.store.status["phase"], run.store.status["attempts"]) == ("RawReady", 1)
-    assert "start-transform attempt 1 failed" in run.store.status["message"]
+    assert "start-transform attempt 1 of 5 failed" in run.store.status["message"]
 
     call(handlers.start_transform, run)
     assert (run.store.status["phase"], run.store.status["attempts"]) == ("Transforming", 0)

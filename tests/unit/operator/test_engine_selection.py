@@ -28,3 +28,10 @@ def test_unavailable_engine_is_a_permanent_rejection() -> None:
 def test_backoff_grows_and_is_capped() -> None:
     settings = OperatorSettings(LAKEHOUSE_RETRY_BASE_DELAY=1, LAKEHOUSE_RETRY_MAX_DELAY=5)
     assert [settings.retry_delay(r) for r in range(5)] == [1, 2, 4, 5, 5]
+
+
+def test_the_retry_window_is_the_sum_of_the_delays_between_attempts() -> None:
+    assert OperatorSettings().retry_window() == 2 + 4 + 8 + 16  # the defaults: 5 attempts from 2 s
+    capped = OperatorSettings(LAKEHOUSE_MAX_ATTEMPTS=5, LAKEHOUSE_RETRY_BASE_DELAY=1, LAKEHOUSE_RETRY_MAX_DELAY=5)
+    assert capped.retry_window() == 1 + 2 + 4 + 5
+    assert OperatorSettings(LAKEHOUSE_MAX_ATTEMPTS=1).retry_window() == 0

@@ -101,3 +101,10 @@ def test_a_scrape_survives_a_broken_contract() -> None:
     registry = CollectorRegistry()
     registry.register(metrics.DatasetLimits(broken))
     assert registry.get_sample_value("lakehouse_dataset_max_reject_ratio", {"dataset": "orders"}) is None
+
+
+def test_commit_retry_series_of_every_dataset_start_at_zero() -> None:
+    metrics.count_from_zero(["commit_retry_dataset"])
+    for cause in metrics.COMMIT_RETRY_CAUSES:
+        labels = {"dataset": "commit_retry_dataset", "cause": cause}
+        assert REGISTRY.get_sample_value("lakehouse_iceberg_commit_retries_total", labels) == 0
