@@ -12,6 +12,8 @@ class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     namespace: str = Field(default="lakehouse", alias="LAKEHOUSE_NAMESPACE")
+    # The one bucket runs may read (access.py); the upload API writes there.
+    uploads_bucket: str = Field(default="uploads", alias="LAKEHOUSE_UPLOADS_BUCKET")
     raw_bucket: str = Field(default="raw", alias="LAKEHOUSE_RAW_BUCKET")
     quarantine_bucket: str = Field(default="quarantine", alias="LAKEHOUSE_QUARANTINE_BUCKET")
     default_ingest_engine: IngestEngineName = Field(default=IngestEngineName.BUILTIN, alias="LAKEHOUSE_INGEST_ENGINE")
@@ -32,6 +34,13 @@ class OperatorSettings(BaseSettings):
     # a phase change waits for its event to reach Kafka before its status moves (none while Kafka is down).
     outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LAKEHOUSE_OUTBOX_POLL_SECONDS")
     event_delivery_seconds: float = Field(default=2.0, ge=0, alias="LAKEHOUSE_EVENT_DELIVERY_SECONDS")
+    # Iceberg namespaces, comma-separated, where a run may name any table (tests, trials); empty by
+    # default, so a run writes only its dataset contract's bronze table (access.py).
+    sandbox_namespaces_list: str = Field(default="", alias="LAKEHOUSE_SANDBOX_NAMESPACES")
+
+    @property
+    def sandbox_namespaces(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.sandbox_namespaces_list.split(",") if name.strip())
 
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff: base, 2*base, 4*base, ... capped."""
