@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -45,6 +46,7 @@ OPERATOR_ENV = {
 # Identifiers, not secrets: the S3 server's own log names the access key id of each request, by design.
 NOT_SECRET_FILES = {"s3-access-key-id"}
 RUN_TIMEOUT = 400
+PRESIGNED_URL = re.compile(r"(?i)x-amz-signature=|[?&]signature=")
 
 
 def configured_secrets(api: ApiProcess) -> dict[str, str]:
@@ -228,3 +230,8 @@ def test_a_planted_secret_is_found(scene: Scene, api: ApiProcess) -> None:
 
 def test_no_secret_value_in_any_log_event_status_or_command_line(scene: Scene, api: ApiProcess) -> None:
     assert findings(configured_secrets(api), scene.texts) == []
+
+
+def test_no_presigned_url_in_any_of_them(scene: Scene) -> None:
+    """The NiFi engine hands NiFi presigned URLs: each is a credential for its object until it expires."""
+    assert [place for place, text in scene.texts.items() if PRESIGNED_URL.search(text)] == []
