@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import tempfile
 import threading
 import time
@@ -36,7 +37,11 @@ from tests.utils.stack import stack_env
 pytestmark = pytest.mark.integration
 
 SPARK_WORK_DIR = Path(tempfile.gettempdir()) / f"lakehouse-spark-secrets-{uuid.uuid4().hex[:8]}"
+# The stack's REST catalog wants no token; one is configured here all the same, so that the catalog credential's
+# way (the operator's and the API's PyIceberg, the Spark job's catalog conf) is scanned too.
+CATALOG_TOKEN = f"catalog-{secrets.token_hex(20)}"
 OPERATOR_ENV = {
+    "ICEBERG_CATALOG_TOKEN": CATALOG_TOKEN,
     "LAKEHOUSE_SPARK_ENABLED": "true",
     "LAKEHOUSE_SPARK_MODE": "local",
     "LAKEHOUSE_SPARK_MASTER": "local[2]",
@@ -64,6 +69,7 @@ def configured_secrets(api: ApiProcess) -> dict[str, str]:
     for name in ("DATABASE_URL", "ICEBERG_CATALOG_DATABASE_URL"):
         if password := urllib.parse.urlsplit(os.environ.get(name, "")).password:
             values[f"password of ${name}"] = password
+    values["the catalog token"] = CATALOG_TOKEN
     values["the test API's key"] = api.key
     values["the test API's key hash"] = hashlib.sha256(api.key.encode()).hexdigest()
     assert values and all(len(value) >= 16 for value in values.values()), "a secret too short to look for"
@@ -142,7 +148,8 @@ class Scene:
 
 @pytest.fixture(scope="module")
 def api(run_namespace: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
-    with running_api(run_namespace, tmp_path_factory.mktemp("api") / "api.log") as process:
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    with running_api(run_namespace, log, {"ICEBERG_CATALOG_TOKEN": CATALOG_TOKEN}) as process:
         yield process
 
 
@@ -167,6 +174,10 @@ def scene(
                 post_upload(http, orders(20, seed=33).csv_bytes(), transform_engine="spark"),
                 post_upload(http, b"order_id,amount\n1,2.50\n"),  # fails: MissingColumns
             ]
+            # Another key (the stack API's, valid elsewhere) is refused, and not written down either.
+            stranger = {"Authorization": f"Bearer {stack_env('LAKEHOUSE_API_KEY')['LAKEHOUSE_API_KEY']}"}
+            refused = post_upload(http, orders(1).csv_bytes(), headers=stranger).status_code
+            assert refused == 403  # (a failed assertion here shows no header)
         names = [response.raise_for_status().json()["uploadId"] for response in uploads]
         forbidden = upload(s3, orders(3).csv_bytes(), "orders", "csv")  # fails: TargetNotAllowed
         create_run(custom_objects, run_namespace, run_body(forbidden, "orders", target={"table": "customers"}))
@@ -218,9 +229,9 @@ def test_the_scan_saw_every_place(scene: Scene) -> None:
     assert len(scene.runs) == 5
 
 
-def findings(secrets: dict[str, str], texts: dict[str, str]) -> list[str]:
+def findings(values: dict[str, str], texts: dict[str, str]) -> list[str]:
     """ "<secret> in <place>" for each secret found in a place; never the value."""
-    return [f"{name} in {place}" for name, value in secrets.items() for place, text in texts.items() if value in text]
+    return [f"{name} in {place}" for name, value in values.items() for place, text in texts.items() if value in text]
 
 
 def test_a_planted_secret_is_found(scene: Scene, api: ApiProcess) -> None:
