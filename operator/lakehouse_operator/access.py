@@ -48,7 +48,7 @@ def check_target(spec: dict[str, Any], contract: DatasetContract, settings: Oper
     namespace, table = target_of(spec, contract)
     if (namespace, table) == (contract.bronze.namespace, contract.bronze.table):
         return
-    if namespace in settings.sandbox_namespaces:
+    if settings.is_sandbox(namespace):
         return
     raise RunRejectedError(
         TARGET_NOT_ALLOWED,

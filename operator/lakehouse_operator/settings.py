@@ -34,13 +34,14 @@ class OperatorSettings(BaseSettings):
     # a phase change waits for its event to reach Kafka before its status moves (none while Kafka is down).
     outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LAKEHOUSE_OUTBOX_POLL_SECONDS")
     event_delivery_seconds: float = Field(default=2.0, ge=0, alias="LAKEHOUSE_EVENT_DELIVERY_SECONDS")
-    # Iceberg namespaces, comma-separated, where a run may name any table (tests, trials); empty by
-    # default, so a run writes only its dataset contract's bronze table (access.py).
-    sandbox_namespaces_list: str = Field(default="", alias="LAKEHOUSE_SANDBOX_NAMESPACES")
+    # Iceberg namespaces, comma-separated, where a run may name any table (tests, trials; `bronze_*`: every
+    # namespace that starts so); empty by default, so a run writes only its contract's bronze table (access.py).
+    sandbox_namespaces: str = Field(default="", alias="LAKEHOUSE_SANDBOX_NAMESPACES")
 
-    @property
-    def sandbox_namespaces(self) -> frozenset[str]:
-        return frozenset(name.strip() for name in self.sandbox_namespaces_list.split(",") if name.strip())
+    def is_sandbox(self, namespace: str) -> bool:
+        """Whether runs may name any table in this Iceberg namespace; an entry ending in * is a prefix."""
+        entries = [entry.strip() for entry in self.sandbox_namespaces.split(",") if entry.strip()]
+        return any(namespace.startswith(e[:-1]) if e.endswith("*") else namespace == e for e in entries)
 
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff: base, 2*base, 4*base, ... capped."""

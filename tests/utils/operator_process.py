@@ -14,7 +14,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 # Iceberg namespaces of the tests' scratch tables, where the operator lets a run name its own table.
-SANDBOX_NAMESPACES = "bronze_it,bronze_faults"
+SANDBOX_NAMESPACES = "bronze_*"
 
 
 def free_port() -> int:
