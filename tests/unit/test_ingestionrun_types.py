@@ -171,3 +171,11 @@ def test_the_shared_types_need_only_pydantic() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stored_run_of_an_earlier_rule_stays_readable() -> None:
+    """A run the API server admitted before the layout rule is read (the API lists it), not refused."""
+    body = {"spec": {"uploadId": "u-1", "dataset": "orders", "source": {"uri": "s3://uploads/o.csv", "format": "csv"}}}
+    assert IngestionRunSpec.from_body(body).source.uri == "s3://uploads/o.csv"
+    with pytest.raises(ValueError, match=re.escape(SOURCE_OF_THE_RUN_MESSAGE)):
+        IngestionRunSpec.model_validate(body["spec"])

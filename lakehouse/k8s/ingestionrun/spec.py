@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from lakehouse.formats import SourceFormat
 from lakehouse.k8s.ingestionrun import API_VERSION, KIND
@@ -27,6 +27,9 @@ SOURCE_URI_PATTERN = (
 # ...and an upload of this run: its dataset and upload id segments are the spec's. The CRD checks the same
 # in CEL (its rule builds this regex from the two fields), the operator again with the install's bucket.
 SOURCE_OF_THE_RUN_MESSAGE = "source.uri must be this run's upload: s3://<bucket>/<dataset>/<date>/<uploadId>/<file>"
+# Any S3 object: the rule of earlier versions, all that a stored run's source is held to when it is read.
+S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
+_STORED = "stored"  # validation context of from_body
 
 
 class IngestEngineName(StrEnum):
@@ -40,7 +43,7 @@ class TransformEngineName(StrEnum):
 
 
 class Source(K8sModel):
-    uri: str = Field(pattern=SOURCE_URI_PATTERN, max_length=1024)
+    uri: str = Field(pattern=S3_URI_PATTERN, max_length=1024)  # a new run's: IngestionRunSpec checks more
     format: SourceFormat
     size_bytes: int | None = Field(default=None, ge=0, alias="sizeBytes")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
@@ -65,14 +68,18 @@ class IngestionRunSpec(K8sModel):
     target: Target | None = None
 
     @model_validator(mode="after")
-    def _source_is_the_runs_upload(self) -> IngestionRunSpec:
-        if not is_upload_of(self.source.uri, self.dataset, self.upload_id):
+    def _source_is_the_runs_upload(self, info: ValidationInfo) -> IngestionRunSpec:
+        if (info.context or {}).get(_STORED):
+            return self  # the API server admitted it under the CRD of its day; it stays readable
+        uri = self.source.uri
+        if re.fullmatch(SOURCE_URI_PATTERN, uri) is None or not is_upload_of(uri, self.dataset, self.upload_id):
             raise ValueError(SOURCE_OF_THE_RUN_MESSAGE)
         return self
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> IngestionRunSpec:
-        return cls.model_validate(body["spec"])
+        """The spec of a stored run (the rules of new runs are the CRD's and the operator's to enforce)."""
+        return cls.model_validate(body["spec"], context={_STORED: True})
 
 
 def is_dataset_name(value: str) -> bool:
