@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import secrets
 import tempfile
 import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from tests.utils.api_process import ApiProcess, running_api
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.runs import create_run, run_body, upload, wait_for_phase
 from tests.utils.stack import stack_env
+from tests.utils.stack_secrets import stack_secrets
 
 pytestmark = pytest.mark.integration
 
@@ -48,32 +47,18 @@ OPERATOR_ENV = {
     "LAKEHOUSE_SPARK_WORK_DIR": str(SPARK_WORK_DIR),
     "LAKEHOUSE_NIFI_POLL_SECONDS": "1",
 }
-# Identifiers, not secrets: the S3 server's own log names the access key id of each request, by design.
-NOT_SECRET_FILES = {"s3-access-key-id"}
 RUN_TIMEOUT = 400
 PRESIGNED_URL = re.compile(r"(?i)x-amz-signature=|[?&]signature=")
 
 
 def configured_secrets(api: ApiProcess) -> dict[str, str]:
-    """Every secret value the stack configures (its secrets folder and the environment it exports), and the
-    key of the test's API."""
-    state = Path(stack_env("LAKEHOUSE_STATE_DIR")["LAKEHOUSE_STATE_DIR"])
-    values = {
-        f"secrets/{path.name}": path.read_text().strip()
-        for path in sorted((state / "secrets").iterdir())
-        if path.is_file() and path.name not in NOT_SECRET_FILES
+    """The stack's secrets, the catalog token of this module and the key of its API (and its hash)."""
+    return {
+        **stack_secrets(),
+        "the catalog token": CATALOG_TOKEN,
+        "the test API's key": api.key,
+        "the test API's key hash": hashlib.sha256(api.key.encode()).hexdigest(),
     }
-    for name in ("AWS_SECRET_ACCESS_KEY", "LAKEHOUSE_API_KEY", "NIFI_LISTEN_TOKEN", "ICEBERG_CATALOG_TOKEN"):
-        if os.environ.get(name):
-            values[f"${name}"] = os.environ[name]
-    for name in ("DATABASE_URL", "ICEBERG_CATALOG_DATABASE_URL"):
-        if password := urllib.parse.urlsplit(os.environ.get(name, "")).password:
-            values[f"password of ${name}"] = password
-    values["the catalog token"] = CATALOG_TOKEN
-    values["the test API's key"] = api.key
-    values["the test API's key hash"] = hashlib.sha256(api.key.encode()).hexdigest()
-    assert values and all(len(value) >= 16 for value in values.values()), "a secret too short to look for"
-    return values
 
 
 def process_tree(roots: set[int]) -> dict[int, str]:
