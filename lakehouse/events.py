@@ -60,9 +60,10 @@ class KafkaEventPublisher:
     Only the operator's outbox relay calls it: runs never wait for Kafka (lakehouse/db/outbox.py).
     """
 
-    def __init__(self, bootstrap_servers: str, timeout: float = 10.0) -> None:
+    def __init__(self, connection: dict[str, str], timeout: float = 10.0) -> None:
+        """`connection`: KafkaSettings.client_config(), or {"bootstrap.servers": ...} for a plain broker."""
         self._config = {
-            "bootstrap.servers": bootstrap_servers,
+            **connection,
             "enable.idempotence": True,
             "acks": "all",
             "message.timeout.ms": int(timeout * 1000),

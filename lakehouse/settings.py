@@ -7,8 +7,9 @@ In a cluster they come from the Deployment's env (Secrets via secretKeyRef); loc
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,9 +72,43 @@ class CatalogSettings(BaseSettings):
 
 
 class KafkaSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
+    """How every Kafka client of the platform connects: plain, TLS, SASL or both (a Strimzi listener with a
+    KafkaUser: the cluster CA's ca.crt as a file, the user's password from its Secret)."""
+
+    model_config = SettingsConfigDict(extra="ignore", hide_input_in_errors=True)
 
     bootstrap_servers: str = Field(alias="KAFKA_BOOTSTRAP_SERVERS")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", alias="KAFKA_SECURITY_PROTOCOL"
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="SCRAM-SHA-512", alias="KAFKA_SASL_MECHANISM"
+    )
+    sasl_username: str | None = Field(default=None, alias="KAFKA_SASL_USERNAME")
+    sasl_password: SecretStr | None = Field(default=None, alias="KAFKA_SASL_PASSWORD")
+    # A PEM file of the CA that signed the brokers' certificates; unset: the system's CAs.
+    ssl_ca_location: str | None = Field(default=None, alias="KAFKA_SSL_CA_LOCATION")
+
+    @model_validator(mode="after")
+    def _sasl_credentials(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and not (self.sasl_username and self.sasl_password):
+            raise ValueError(
+                f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD"
+            )
+        return self
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka settings of a connection; each client adds its own behaviour to them."""
+        config = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        if self.security_protocol.startswith("SASL") and self.sasl_username and self.sasl_password:
+            config |= {
+                "sasl.mechanism": self.sasl_mechanism,
+                "sasl.username": self.sasl_username,
+                "sasl.password": self.sasl_password.get_secret_value(),
+            }
+        if self.ssl_ca_location and self.security_protocol.endswith("SSL"):
+            config["ssl.ca.location"] = self.ssl_ca_location
+        return config
 
 
 class DatabaseSettings(BaseSettings):

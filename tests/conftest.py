@@ -79,14 +79,24 @@ def migrated_database_url(scratch_database_url: str) -> str:
     return scratch_database_url
 
 
-@pytest.fixture(scope="module")
-def run_namespace(kube_api: client.ApiClient) -> Iterator[str]:
-    """A namespace of the module's own, so its operator sees only its runs."""
+def _scratch_namespace(kube_api: client.ApiClient) -> Iterator[str]:
     core = client.CoreV1Api(kube_api)
     name = f"it-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="module")
+def run_namespace(kube_api: client.ApiClient) -> Iterator[str]:
+    """A namespace of the module's own, so its operator sees only its runs."""
+    yield from _scratch_namespace(kube_api)
+
+
+@pytest.fixture
+def own_namespace(kube_api: client.ApiClient) -> Iterator[str]:
+    """A namespace of the test's own, for a test that lists every run of its namespace."""
+    yield from _scratch_namespace(kube_api)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakehouse_api.settings import ApiSettings, parse_key_hashes
+from lakehouse_api.settings import ApiSettings, KeyScopes, parse_key_entries
 
 
 def key_digest(key: str) -> str:
@@ -21,24 +21,29 @@ def key_digest(key: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who made a request, by the digest of their key (used to scope idempotency keys)."""
+    """Who made a request, by the digest of their key (used to scope idempotency keys), and the datasets
+    the key may use (None: every dataset)."""
 
     key_sha256: str
+    datasets: frozenset[str] | None = None
+
+    def may_use(self, dataset: str) -> bool:
+        return self.datasets is None or dataset in self.datasets
 
 
 class ApiKeys:
-    def __init__(self, inline: set[str], file: Path | None) -> None:
-        self._inline = frozenset(inline)
+    def __init__(self, inline: KeyScopes, file: Path | None) -> None:
+        self._inline = dict(inline)
         self._file = file
         self._file_mtime: float | None = None
-        self._file_hashes: frozenset[str] = frozenset()
+        self._file_scopes: KeyScopes = {}
         self._lock = threading.Lock()
         if file is not None:
             self._reload_file()
 
     @classmethod
     def from_settings(cls, settings: ApiSettings) -> ApiKeys:
-        inline = parse_key_hashes(settings.api_keys_sha256) if settings.api_keys_sha256 else set()
+        inline = parse_key_entries(settings.api_keys_sha256) if settings.api_keys_sha256 else {}
         return cls(inline, settings.api_keys_file)
 
     def _reload_file(self) -> None:
@@ -46,22 +51,27 @@ class ApiKeys:
         assert self._file is not None
         mtime = self._file.stat().st_mtime
         if mtime != self._file_mtime:
-            self._file_hashes = frozenset(parse_key_hashes(self._file.read_text(encoding="utf-8")))
+            self._file_scopes = parse_key_entries(self._file.read_text(encoding="utf-8"))
             self._file_mtime = mtime
 
-    def hashes(self) -> frozenset[str]:
+    def scopes(self) -> KeyScopes:
         if self._file is None:
             return self._inline
         with self._lock:
             # On a read error the last good set stays in force while the volume is being updated.
             with contextlib.suppress(OSError):
                 self._reload_file()
-            return self._inline | self._file_hashes
+            # A key in both places keeps the file's scope: the file is the one that rotates.
+            return self._inline | self._file_scopes
+
+    def hashes(self) -> frozenset[str]:
+        return frozenset(self.scopes())
 
     def verify(self, key: str) -> Caller | None:
         presented = key_digest(key)
         # Compare against every digest without stopping early, so timing does not tell which matched.
-        matched = False
-        for digest in self.hashes():
-            matched |= hmac.compare_digest(presented, digest)
-        return Caller(presented) if matched else None
+        matched: Caller | None = None
+        for digest, datasets in self.scopes().items():
+            if hmac.compare_digest(presented, digest):
+                matched = Caller(presented, datasets)
+        return matched

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +12,7 @@ from lakehouse.contracts.registry import ContractRegistry
 from lakehouse_api.auth import ApiKeys, Caller
 from lakehouse_api.backends import Backends
 from lakehouse_api.problems import ProblemError
+from lakehouse_api.rate_limit import TokenBuckets
 from lakehouse_api.settings import ApiSettings
 
 # auto_error=False: a missing key must become our problem+json 401, not FastAPI's plain 403.
@@ -47,7 +49,21 @@ def require_key(
     caller = keys.verify(presented)
     if caller is None:
         raise ProblemError(403, "the API key is not valid", kind="forbidden")
+    _within_rate_limit(request.app.state.rate_limit, caller)
     return caller
+
+
+def _within_rate_limit(limit: TokenBuckets | None, caller: Caller) -> None:
+    if limit is None:
+        return
+    if (wait := limit.take(caller.key_sha256)) > 0:
+        raise ProblemError(
+            429,
+            f"this API key sent more than {limit.burst} requests at once or {limit.per_minute} a minute; "
+            f"retry after {math.ceil(wait)} s",
+            kind="rate-limited",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
 
 
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]

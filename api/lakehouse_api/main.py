@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import logging
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
@@ -12,9 +16,11 @@ from lakehouse_api.auth import ApiKeys
 from lakehouse_api.backends import Backends
 from lakehouse_api.metrics import RequestMetrics
 from lakehouse_api.problems import install_problem_handlers
+from lakehouse_api.rate_limit import TokenBuckets
 from lakehouse_api.routes import datasets, health, tables, uploads
 from lakehouse_api.schemas.uploads import UploadAccepted
 from lakehouse_api.settings import ApiSettings
+from lakehouse_api.uploads.sweeper import sweep_periodically
 
 
 def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry | None = None) -> FastAPI:
@@ -23,9 +29,15 @@ def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry 
         title="Lakehouse Datasource API",
         version="1.0.0",
         summary="Upload files for ingestion into bronze Iceberg tables and follow their runs.",
+        lifespan=_background_work,
     )
     app.state.settings = settings
     app.state.api_keys = ApiKeys.from_settings(settings)
+    app.state.rate_limit = (
+        TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        if settings.rate_limit_per_minute
+        else None
+    )
     app.state.backends = Backends(settings)
     app.state.contracts = contracts or ContractRegistry.default()
 
@@ -49,6 +61,26 @@ def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry 
     _log_to_stderr()
     log_json(["lakehouse_api", "uvicorn.error", "uvicorn.access"])
     return app
+
+
+@contextlib.asynccontextmanager
+async def _background_work(app: FastAPI) -> AsyncIterator[None]:
+    settings: ApiSettings = app.state.settings
+    sweeper = None
+    if settings.upload_sweep_interval_seconds > 0:
+        sweeper = asyncio.create_task(
+            sweep_periodically(
+                app.state.backends.s3,
+                settings.uploads_bucket,
+                dt.timedelta(seconds=settings.upload_sweep_age_seconds),
+                settings.upload_sweep_interval_seconds,
+            )
+        )
+    yield
+    if sweeper is not None:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
 
 
 def _log_to_stderr() -> None:

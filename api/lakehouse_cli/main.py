@@ -18,12 +18,12 @@ import httpx
 
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
-from lakehouse_cli import render
+from lakehouse_cli import recovery, render
 from lakehouse_cli.client import ApiError, LakehouseClient
 from lakehouse_cli.config import ConfigError, resolve
+from lakehouse_cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TIMEOUT, EXIT_UNAVAILABLE
 from lakehouse_cli.progress import ProgressBar
 
-EXIT_OK, EXIT_RUN_FAILED, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 TERMINAL_PHASES = {phase.value for phase in Phase if phase.is_terminal}
 
 
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--snapshots", action="store_true", help="list every snapshot")
     table.add_argument("--as-of", type=int, metavar="SNAPSHOT", help="describe the table as of this snapshot")
     table.add_argument("--rows", type=int, metavar="N", help="also show the first N rows")
+    recovery.add_commands(commands)
     return parser
 
 
@@ -206,6 +207,7 @@ COMMANDS = {
     "datasets": cmd_datasets,
     "tables": cmd_tables,
     "table": cmd_table,
+    **recovery.COMMANDS,
 }
 
 if __name__ == "__main__":

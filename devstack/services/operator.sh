@@ -12,12 +12,14 @@ install() { [[ -x "$REPO_ROOT/.venv/bin/python" ]] || "$DEVSTACK_DIR/python.sh";
 
 install_crds() {
   kubectl_ apply --server-side --force-conflicts -f "$REPO_ROOT/charts/lakehouse/crds/" >/dev/null
-  # `kubectl wait` errors out on a CRD that has no conditions yet, so poll instead.
-  local deadline=$((SECONDS + 60))
-  until [[ "$(kubectl_ get crd ingestionruns.lakehouse.dev \
-      -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" == True ]]; do
-    ((SECONDS < deadline)) || die "CRD ingestionruns.lakehouse.dev not established after 60s"
-    sleep 0.3
+  # `kubectl wait` errors out on a CRD that has no conditions yet, so poll instead. KopfPeering: replicas.
+  local deadline=$((SECONDS + 60)) crd
+  for crd in ingestionruns.lakehouse.dev kopfpeerings.kopf.dev; do
+    until [[ "$(kubectl_ get crd "$crd" \
+        -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" == True ]]; do
+      ((SECONDS < deadline)) || die "CRD $crd not established after 60s"
+      sleep 0.3
+    done
   done
   kubectl_ get namespace "$LAKEHOUSE_NAMESPACE" >/dev/null 2>&1 || kubectl_ create namespace "$LAKEHOUSE_NAMESPACE" >/dev/null
 }

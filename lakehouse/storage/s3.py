@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:  # Arrow is imported by the functions that need it: the upload API never does (issue #13)
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -69,12 +70,16 @@ def write_parquet(client: Any, location: S3Location, table: pa.Table, metadata: 
 
 def parquet_bytes(table: pa.Table) -> bytes:
     """The one Parquet encoding of the platform's files (zstd), whoever writes them."""
+    import pyarrow.parquet as pq
+
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     return buffer.getvalue()
 
 
 def read_parquet(client: Any, location: S3Location) -> pa.Table:
+    import pyarrow.parquet as pq
+
     return pq.read_table(io.BytesIO(read_object(client, location)))
 
 

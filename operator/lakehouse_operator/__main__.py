@@ -27,13 +27,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from lakehouse.logs import log_json
     from lakehouse_operator import handlers  # noqa: F401  (registers the handlers)
+    from lakehouse_operator.peering import run_options
     from lakehouse_operator.settings import OperatorSettings
 
     settings = OperatorSettings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     log_json()
     liveness = f"http://{settings.listen_host}:{settings.health_port}/healthz" if settings.health_port else None
-    kopf.run(standalone=True, namespaces=[settings.namespace], liveness_endpoint=liveness)
+    kopf.run(namespaces=[settings.namespace], liveness_endpoint=liveness, **run_options(settings.peering_name))
 
 
 if __name__ == "__main__":

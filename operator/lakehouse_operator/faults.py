@@ -21,6 +21,8 @@ CRASH_POINTS = (
     "transform.after-commit",
     "transform.after-event",
 )
+# Right after the operator handed a run's work to a job that outlives it: NiFi's flow, a local spark-submit.
+ENGINE_CRASH_POINTS = ("nifi.handed-over", "spark-submit.started")
 
 
 def crash_point(name: str, run: str) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import kopf
+from kubernetes import client
 from kubernetes import config as kube_config
 from prometheus_client import REGISTRY, start_http_server
 
@@ -36,6 +37,7 @@ from lakehouse_operator.context import load_contract, run_context
 from lakehouse_operator.engine_selection import choose_ingest_engine, choose_transform_engine
 from lakehouse_operator.engines.base import RunRejectedError, StillRunning
 from lakehouse_operator.faults import crash_point
+from lakehouse_operator.peering import ensure_peering_object
 from lakehouse_operator.records import (
     Accepted,
     IngestSucceeded,
@@ -80,6 +82,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
+    if operator_settings.peering_name:  # replicas: one active, the others paused (peering.py)
+        settings.peering.lifetime = operator_settings.peering_lifetime
+        ensure_peering_object(client.CustomObjectsApi(), operator_settings.namespace, operator_settings.peering_name)
     memo.runtime = runtime = Runtime(operator_settings)
     if operator_settings.metrics_port:
         REGISTRY.register(metrics.RunsInFlight(lambda: runtime.status.list_runs(operator_settings.namespace)))
@@ -91,6 +96,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
         start_http_server(operator_settings.metrics_port, addr=operator_settings.listen_host)
     # Events left in the outbox by an earlier process (or while Kafka was down) go out from here on.
     runtime.relay.start()
+    if runtime.cleanup is not None:
+        runtime.cleanup.start()
     logger.info("watching IngestionRuns in namespace %s", operator_settings.namespace)
 
 
@@ -100,6 +107,8 @@ def stop_relay(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "runtime", None)  # None when the start-up failed
     if runtime is not None:
         runtime.relay.stop()
+        if runtime.cleanup is not None:
+            runtime.cleanup.stop()
 
 
 @kopf.on.create(*RESOURCE, backoff=5)

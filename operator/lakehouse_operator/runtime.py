@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from kubernetes import client
 from pyiceberg.catalog import Catalog
 
 from lakehouse.catalog.connect import rest_catalog
@@ -12,6 +14,7 @@ from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.db.metadata import MetadataStore
 from lakehouse.db.outbox import EventOutbox
 from lakehouse.events import KafkaEventPublisher
+from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
@@ -23,6 +26,7 @@ from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 from lakehouse_operator.engines.spark_submit import SparkSubmitEngine
 from lakehouse_operator.outbox_relay import OutboxRelay
 from lakehouse_operator.records import RunRecords
+from lakehouse_operator.run_cleanup import FinishedRunCleanup
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import StatusWriter
 
@@ -53,7 +57,7 @@ class Runtime:
         """Started by the operator's start-up handler, stopped by its cleanup handler."""
         return OutboxRelay(
             EventOutbox(self.platform.database.url.get_secret_value()),
-            KafkaEventPublisher(self.platform.kafka.bootstrap_servers),
+            KafkaEventPublisher(self.platform.kafka.client_config()),
             self.settings.outbox_poll_seconds,
         )
 
@@ -64,6 +68,21 @@ class Runtime:
     @cached_property
     def status(self) -> StatusWriter:
         return StatusWriter()
+
+    @cached_property
+    def cleanup(self) -> FinishedRunCleanup | None:
+        """None when finished runs are kept (no TTL)."""
+        ttl, namespace = self.settings.finished_run_ttl_seconds, self.settings.namespace
+        if not ttl:
+            return None
+        api = client.CustomObjectsApi()
+        return FinishedRunCleanup(
+            lambda: self.status.list_runs(namespace),
+            lambda name: api.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background", _request_timeout=10
+            ),
+            dt.timedelta(seconds=ttl),
+        )
 
     @cached_property
     def ingest_engines(self) -> dict[IngestEngineName, IngestEngine]:
@@ -87,7 +106,7 @@ class Runtime:
         spark = SparkSettings()
         if spark.enabled:  # LAKEHOUSE_SPARK_ENABLED: once registered, large files go to Spark
             engines[TransformEngineName.SPARK] = (
-                SparkSubmitEngine(spark)
+                SparkSubmitEngine(spark, catalog=lambda: self.catalog)
                 if spark.mode == "local"
                 else SparkApplicationEngine(spark, self.platform, lambda: self.catalog)
             )

@@ -34,6 +34,12 @@ class OperatorSettings(BaseSettings):
     # a phase change waits for its event to reach Kafka before its status moves (none while Kafka is down).
     outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LAKEHOUSE_OUTBOX_POLL_SECONDS")
     event_delivery_seconds: float = Field(default=2.0, ge=0, alias="LAKEHOUSE_EVENT_DELIVERY_SECONDS")
+    # Finished runs are deleted this long after they ended (run_cleanup.py); 0 keeps them.
+    finished_run_ttl_seconds: int = Field(default=0, ge=0, alias="LAKEHOUSE_FINISHED_RUN_TTL_SECONDS")
+    # Replicas (peering.py): the KopfPeering object they share; empty runs one operator alone (standalone).
+    # A killed active replica's entry lapses after the lifetime, and the standby takes over then.
+    peering_name: str = Field(default="", alias="LAKEHOUSE_PEERING_NAME")
+    peering_lifetime: int = Field(default=15, ge=10, alias="LAKEHOUSE_PEERING_LIFETIME_SECONDS")
     # Iceberg namespaces, comma-separated, where a run may name any table (tests, trials; `bronze_*`: every
     # namespace that starts so); empty by default, so a run writes only its contract's bronze table (access.py).
     sandbox_namespaces: str = Field(default="", alias="LAKEHOUSE_SANDBOX_NAMESPACES")

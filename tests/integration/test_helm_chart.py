@@ -18,10 +18,12 @@ import yaml
 from kubernetes import client
 
 from lakehouse.devtools.sample_data import orders
+from lakehouse.topics import parse_specs
 from tests.utils.api_process import running_api
 from tests.utils.monitoring import RULES_FILE
 from tests.utils.operator_process import OperatorProcess
-from tests.utils.runs import get_run, wait_for_phase
+from tests.utils.peering import peers
+from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
 from tests.utils.stack import stack_env
 from tests.utils.upload_bodies import form
 
@@ -37,7 +39,9 @@ SECRET_VARIABLES = {
     "LAKEHOUSE_NIFI_USERNAME",
     "LAKEHOUSE_NIFI_PASSWORD",
     "LAKEHOUSE_NIFI_LISTEN_TOKEN",
+    "KAFKA_SASL_PASSWORD",
 }
+FOREIGN_GROUPS = {"monitoring.coreos.com", "kafka.strimzi.io"}  # CRDs the test cluster does not install
 EVERYTHING_ON = [
     "--set", "spark.enabled=true", "--set", "nifi.enabled=true", "--set", "nifi.credentialsSecret=nifi-login",
     "--set", "catalog.tokenSecret=catalog-token", "--set", "nifi.caConfigMap=nifi-ca",
@@ -62,6 +66,19 @@ def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+def refusal(value: str) -> str:
+    """What `helm template` says when it refuses to render the chart with `--set value`."""
+    done = subprocess.run(
+        [REPO_ROOT / "devstack" / "helm.sh", "template", "rel", str(CHART), "--kube-version", "1.35.4", "--set", value],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0, f"--set {value} rendered"
+    return done.stderr
 
 
 def rendered(*args: str) -> list[dict[str, Any]]:
@@ -130,20 +147,14 @@ def test_credentials_are_only_secret_references() -> None:
         ("operator.ingestEngine=foo", "/operator/ingestEngine"),
         ("spark.executorMemory=lots", "/spark/executorMemory"),
         ("api.port=0", "/api/port"),
+        ("api.rateLimit.burst=0", "/api/rateLimit/burst"),
         ("operator.ingestEngines=nifi", "ingestEngines"),  # a typo is refused, not ignored
         ("monitoring.serviceMonitors.interval=soon", "/monitoring/serviceMonitors/interval"),
     ],
 )
 def test_values_are_checked_before_anything_renders(value: str, complaint: str) -> None:
     """values.schema.json: a wrong value fails `helm install` with its path, instead of a crash-looping pod."""
-    done = subprocess.run(
-        [REPO_ROOT / "devstack" / "helm.sh", "template", "rel", str(CHART), "--kube-version", "1.35.4", "--set", value],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode != 0 and complaint in done.stderr, done.stderr
+    assert complaint in refusal(value)
 
 
 def test_large_numbers_render_as_integers() -> None:
@@ -157,6 +168,7 @@ def test_large_numbers_render_as_integers() -> None:
     }
     assert env["LAKEHOUSE_SPARK_THRESHOLD_BYTES"] == "268435456"
     assert env["LAKEHOUSE_MAX_UPLOAD_BYTES"] == "5368709120"
+    assert (env["LAKEHOUSE_API_RATE_LIMIT_PER_MINUTE"], env["LAKEHOUSE_API_RATE_LIMIT_BURST"]) == ("600", "60")
 
 
 def test_spark_rights_only_when_spark_is_enabled() -> None:
@@ -170,6 +182,121 @@ def test_spark_rights_only_when_spark_is_enabled() -> None:
     assert all(d["kind"] not in ("ClusterRole", "ClusterRoleBinding") for d in everything)
     (airflow,) = [d for d in everything if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-airflow")]
     assert airflow["subjects"] == [{"kind": "ServiceAccount", "name": "airflow-worker", "namespace": "airflow"}]
+
+
+# The Secrets of CloudNativePG (<cluster>-app, key uri) and Strimzi (a KafkaUser's Secret, the cluster CA's),
+# and IRSA instead of S3 keys.
+ADOPTED_SECRETS = [
+    "--set", "database.urlSecret=pg-app", "--set", "database.urlKey=uri",
+    "--set", "kafka.securityProtocol=SASL_SSL", "--set", "kafka.sasl.username=lakehouse",
+    "--set", "kafka.sasl.passwordSecret=lakehouse-user", "--set", "kafka.tls.caSecret=kafka-cluster-ca-cert",
+    "--set", "catalog.tokenSecret=catalog", "--set", "catalog.tokenKey=token", "--set", "s3.credentialsSecret=",
+    "--set", "serviceAccounts.operator.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::1:role/lakehouse",
+]  # fmt: skip
+
+
+def test_secret_names_and_keys_are_the_ones_other_charts_make() -> None:
+    docs = rendered(*ADOPTED_SECRETS)
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["spec"] for d in docs if d["kind"] in ("Deployment", "Job")}
+    assert set(pods) == {"rel-lakehouse-operator", "rel-lakehouse-api", "rel-lakehouse-migrate", "rel-lakehouse-topics"}
+    for name, pod in pods.items():
+        (container,) = pod["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        if not name.endswith("-topics"):  # the topics Job needs only Kafka
+            assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "pg-app", "key": "uri"}
+        assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env), name  # IRSA: no keys at all
+        if name.endswith("-migrate"):
+            continue
+        assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "lakehouse-user", "key": "password"}
+        ca_file = Path(env["KAFKA_SSL_CA_LOCATION"]["value"])
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kafka-ca"]
+        assert ca_file.parent == Path(mount["mountPath"])
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "kafka-ca"]
+        assert volume["secret"] == {
+            "secretName": "kafka-cluster-ca-cert",
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        }
+        if name.endswith("-api"):  # keys as a file the API re-reads, never a variable
+            assert "LAKEHOUSE_API_KEYS_SHA256" not in env
+            keys_file = Path(env["LAKEHOUSE_API_KEYS_FILE"]["value"])
+            (keys_mount,) = [m for m in container["volumeMounts"] if m["name"] == "api-keys"]
+            assert keys_file.parent == Path(keys_mount["mountPath"])
+    (operator_account,) = [
+        d for d in docs if d["kind"] == "ServiceAccount" and d["metadata"]["name"].endswith("-operator")
+    ]
+    assert operator_account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/lakehouse"
+    }
+
+    assert "kafka.sasl.username is required" in refusal("kafka.securityProtocol=SASL_SSL")
+
+
+def test_every_rendered_object_is_valid_for_the_api_server(kube_api: client.ApiClient) -> None:
+    """Each object the chart renders, with every optional feature off and on, passes the real API server's
+    schema validation (a server-side dry run, strict: an unknown field is an error). Kinds whose CRDs this
+    cluster lacks (Prometheus Operator, Strimzi) are checked by the rendering tests above."""
+    core = client.CoreV1Api(kube_api)
+    namespace = f"it-helm-dry-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+    features = [
+        [],
+        [*EVERYTHING_ON, *ADOPTED_SECRETS, "--set", "api.ingress.enabled=true", "--set", "api.ingress.tlsSecret=tls"],
+        ["--set", "kafka.topics.create=none", "--set", "migrations.enabled=false",
+         "--set", "operator.finishedRunTTLSeconds=0"],
+    ]  # fmt: skip
+    try:
+        for values in features:
+            text = helm("template", "rel", str(CHART), "--namespace", namespace, "--kube-version", "1.35.4", *values)
+            docs = [d for d in yaml.safe_load_all(text) if d and d["apiVersion"].split("/")[0] not in FOREIGN_GROUPS]
+            done = subprocess.run(
+                [REPO_ROOT / "devstack" / "services" / "kubernetes.sh", "kubectl", "apply", "--dry-run=server",
+                 "--validate=strict", "-n", namespace, "-f", "-"],
+                input=yaml.safe_dump_all(docs), check=False, capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, f"{values}: {done.stderr}"
+            assert done.stdout.count("(server dry run)") == len(docs), done.stdout
+    finally:
+        core.delete_namespace(namespace)
+
+
+def test_deleting_runs_only_when_finished_runs_expire() -> None:
+    def run_verbs(values: list[str]) -> set[str]:
+        (role,) = [d for d in rendered(*values) if d["kind"] == "Role" and d["metadata"]["name"].endswith("-operator")]
+        (runs,) = [r for r in role["rules"] if r["resources"] == ["ingestionruns"]]
+        return set(runs["verbs"])
+
+    assert "delete" in run_verbs([])  # a week by default
+    assert "delete" not in run_verbs(["--set", "operator.finishedRunTTLSeconds=0"])
+
+
+def test_hook_jobs_migrate_and_make_topics_from_the_values() -> None:
+    """Before each install and upgrade: the migrations, then the topics (a Job, or Strimzi KafkaTopics)."""
+
+    def of_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+        return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["kafka"]["topics"]["items"]
+    jobs = of_kind(rendered(), "Job")
+    assert set(jobs) == {"rel-lakehouse-migrate", "rel-lakehouse-topics"}
+    weights = {name: int(job["metadata"]["annotations"]["helm.sh/hook-weight"]) for name, job in jobs.items()}
+    assert weights["rel-lakehouse-migrate"] < weights["rel-lakehouse-topics"]
+    for job in jobs.values():
+        assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert container["command"][:2] == ["python", "-m"]
+        assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    (topics_container,) = jobs["rel-lakehouse-topics"]["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in topics_container["env"]}
+    assert [s.name for s in parse_specs(env["LAKEHOUSE_TOPICS"])] == sorted(values)  # what the Job will read
+
+    strimzi = rendered("--set", "kafka.topics.create=strimzi", "--set", "migrations.enabled=false")
+    assert not of_kind(strimzi, "Job")
+    kafka_topics = of_kind(strimzi, "KafkaTopic")
+    assert set(kafka_topics) == set(values)
+    for name, topic in kafka_topics.items():
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "kafka"
+        assert {k: topic["spec"][k] for k in ("partitions", "replicas", "config")} == values[name]
+    assert not of_kind(rendered("--set", "kafka.topics.create=none"), "KafkaTopic")
 
 
 def test_monitoring_is_off_by_default_and_its_rules_are_the_rules_file() -> None:
@@ -193,13 +320,18 @@ def test_monitoring_is_off_by_default_and_its_rules_are_the_rules_file() -> None
 
 
 @pytest.fixture
-def release(kube_api: client.ApiClient) -> Iterator[tuple[str, str]]:
-    """The chart installed with Helm into a fresh namespace (release `rel`); uninstalled afterwards."""
+def release(request: pytest.FixtureRequest, kube_api: client.ApiClient) -> Iterator[tuple[str, str]]:
+    """The chart installed with Helm into a fresh namespace (release `rel`); uninstalled afterwards.
+    Indirect parameters are extra `helm install` arguments."""
     core = client.CoreV1Api(kube_api)
     namespace = f"it-helm-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     kubeconfig = stack_env("KUBECONFIG")["KUBECONFIG"]
-    helm("install", "rel", str(CHART), "--namespace", namespace, "--kubeconfig", kubeconfig, "--wait=false")
+    values = getattr(request, "param", [])
+    # --no-hooks: the migrations and topics Jobs need the Secrets and images of a real install (the cluster
+    # tests run them); this release is for RBAC, with the operator and the API as host processes.
+    helm("install", "rel", str(CHART), "--namespace", namespace, "--kubeconfig", kubeconfig, "--wait=false",
+         "--no-hooks", *values)  # fmt: skip
     try:
         yield namespace, kubeconfig
     finally:
@@ -274,15 +406,76 @@ def test_installed_chart_grants_enough_and_no_more(
     assert "Forbidden" not in log and " 403" not in log, log[-3000:]
     assert get_run(custom_objects, namespace, run_name)["metadata"]["annotations"]  # Kopf's progress was patchable
 
-    # No more: no Secrets, no other namespace, no deleting runs, nothing cluster-wide.
+    # No more: no Secrets, no other namespace, nothing cluster-wide; only the operator deletes runs (finished
+    # ones, after operator.finishedRunTTLSeconds).
     for account in (operator_sa, api_sa):
         assert not can_i(namespace, account, "get", "secrets")
         assert not can_i(namespace, account, "list", "ingestionruns.lakehouse.dev", in_namespace="default")
-        assert not can_i(namespace, account, "delete", "ingestionruns.lakehouse.dev")
         assert not can_i(namespace, account, "list", "namespaces")
         assert not can_i(namespace, account, "create", "pods")
+    assert can_i(namespace, operator_sa, "delete", "ingestionruns.lakehouse.dev")
+    assert not can_i(namespace, api_sa, "delete", "ingestionruns.lakehouse.dev")
     assert can_i(namespace, operator_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")
     assert not can_i(namespace, api_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")
     assert not can_i(namespace, operator_sa, "update", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "sparkapplications.sparkoperator.k8s.io")
+
+
+def test_operator_replicas_share_the_charts_peering_object_and_may_touch_no_other() -> None:
+    def operator_objects(values: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        docs = rendered(*values)
+        (deployment,) = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator")]
+        (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-operator")]
+        return deployment, role["rules"], [d for d in docs if d["kind"] == "KopfPeering"]
+
+    deployment, rules, peerings = operator_objects([])
+    assert deployment["spec"]["replicas"] == 1 and not peerings  # one replica runs standalone
+    assert not any("kopf.dev" in r["apiGroups"] for r in rules)
+
+    deployment, rules, peerings = operator_objects(["--set", "operator.replicas=2"])
+    assert deployment["spec"]["replicas"] == 2
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    ((peering,),) = [peerings]
+    assert env["LAKEHOUSE_PEERING_NAME"] == peering["metadata"]["name"] == "rel-lakehouse-operator"
+    assert peering["metadata"]["namespace"] == "lakehouse-system"
+    kopf_rules = [r for r in rules if "kopf.dev" in r["apiGroups"]]
+    assert {tuple(r["verbs"]): r.get("resourceNames") for r in kopf_rules} == {
+        ("list", "watch"): None,
+        ("get", "patch"): ["rel-lakehouse-operator"],
+    }
+
+
+@pytest.mark.parametrize("release", [["--set", "operator.replicas=2"]], indirect=True)
+def test_two_replicas_under_the_charts_rights_run_a_run(
+    release: tuple[str, str], custom_objects: client.CustomObjectsApi, s3: Any, tmp_path: Path
+) -> None:
+    """Both replicas join the chart's KopfPeering object as the operator's service account; one runs the run."""
+    namespace, kubeconfig = release
+    operator_sa, peering = "rel-lakehouse-operator", "rel-lakehouse-operator"
+    sa_kubeconfig = str(service_account_kubeconfig(namespace, operator_sa, kubeconfig, tmp_path / "op"))
+    replicas = [
+        OperatorProcess(
+            namespace,
+            tmp_path / f"{name}.log",
+            {"KUBECONFIG": sa_kubeconfig, "LAKEHOUSE_PEERING_NAME": peering, "POD_ID": name},
+        ).start()
+        for name in ("replica-a", "replica-b")
+    ]
+    try:
+        up = upload(s3, orders(30).csv_bytes(), "orders", "csv")
+        create_run(custom_objects, namespace, run_body(up, "orders"))
+        run = wait_for_phase(custom_objects, namespace, up.upload_id, {"Succeeded", "Failed"}, timeout=120)
+        assert run["status"]["phase"] == "Succeeded", run["status"]
+        assert peers(custom_objects, namespace, peering).keys() == {"replica-a", "replica-b"}
+    finally:
+        for replica in replicas:
+            replica.stop()
+    logs = [(tmp_path / f"{name}.log").read_text() for name in ("replica-a", "replica-b")]
+    assert all("Forbidden" not in log and " 403" not in log for log in logs), logs
+    assert [up.upload_id in log for log in logs] == [True, False]  # the older replica ran it, alone
+    assert not peers(custom_objects, namespace, peering)  # each removed itself when it stopped
+    assert not can_i(namespace, operator_sa, "create", "kopfpeerings.kopf.dev")
+    assert not can_i(namespace, operator_sa, "patch", "kopfpeerings.kopf.dev/someone-else")
+    assert can_i(namespace, operator_sa, "patch", f"kopfpeerings.kopf.dev/{peering}")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Message, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, ConfigEntry, ConfigResource, NewTopic
 
 from lakehouse.events import TOPICS
+from lakehouse.topics import TopicSpec, ensure_topics
 from tests.utils.stack import stack_env
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +146,71 @@ def test_messages_with_the_same_key_share_a_partition(bootstrap: str, scratch_to
     assert all(len(p) == 1 for p in partitions_by_key.values()), partitions_by_key
     # twelve keys over three partitions: the keys are spread, not all sent to one partition
     assert len(set().union(*partitions_by_key.values())) > 1
+
+
+@pytest.fixture
+def spec_topics(admin: AdminClient) -> Iterator[list[str]]:
+    """Two fresh topic names for lakehouse.topics to create; deleted afterwards."""
+    names = [f"test-spec-{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    try:
+        yield names
+    finally:
+        existing = admin.list_topics(timeout=TIMEOUT_S).topics
+        for future in admin.delete_topics([n for n in names if n in existing]).values():
+            future.result(TIMEOUT_S)
+
+
+def topic_state(admin: AdminClient, name: str) -> tuple[int, int, dict[str, str]]:
+    """Partitions, replicas and the topic's configs that are not the broker's defaults, once the broker
+    knows the topic (a created topic reaches the broker's metadata shortly after the controller's answer)."""
+
+    def configs() -> dict[str, ConfigEntry] | None:
+        resource = ConfigResource(ConfigResource.Type.TOPIC, name)
+        try:
+            return admin.describe_configs([resource])[resource].result(TIMEOUT_S)
+        except KafkaException as error:
+            if error.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+            return None
+
+    explicit = {key: e.value for key, e in wait_until(configs, f"{name} known", TIMEOUT_S).items() if not e.is_default}
+    partitions = admin.list_topics(name, timeout=TIMEOUT_S).topics[name].partitions
+    return len(partitions), len(next(iter(partitions.values())).replicas), explicit
+
+
+def test_topics_are_created_then_brought_to_their_settings(
+    admin: AdminClient, bootstrap: str, spec_topics: list[str]
+) -> None:
+    """What the chart's topics Job does on each install and upgrade (python -m lakehouse.topics)."""
+    first, second = spec_topics
+    config = {"retention.ms": "3600000", "compression.type": "snappy", "min.insync.replicas": "1"}
+    specs = [TopicSpec(first, 2, 1, config), TopicSpec(second, 1, 1, {})]
+
+    assert ensure_topics(admin, specs) == {first: "created", second: "created"}
+    assert topic_state(admin, first) == (2, 1, config)
+    assert ensure_topics(admin, specs) == {first: "unchanged", second: "unchanged"}  # idempotent
+
+    grown = [TopicSpec(first, 4, 1, config | {"retention.ms": "7200000"}), TopicSpec(second, 1, 2, {})]
+    outcomes = ensure_topics(admin, grown)
+    assert outcomes[first] == "partitions 2 -> 4; set retention.ms"
+    assert outcomes[second] == "has 1 replicas, not 2: reassign its partitions to change that"  # never forced
+    grown_state = (4, 1, config | {"retention.ms": "7200000"})  # the new partitions reach metadata shortly after
+    wait_until(lambda: topic_state(admin, first) == grown_state, f"{first} grown", TIMEOUT_S)
+    assert topic_state(admin, second)[:2] == (1, 1)
+
+    # The broker takes messages under the settings it was given (snappy recompression included).
+    produce(bootstrap, first, [(b"k", b"v", [])])
+
+
+def test_topics_job_refuses_settings_that_lack_a_platform_topic() -> None:
+    partial = {name: {"partitions": 1, "replicas": 1} for name in TOPICS[1:]}
+    done = subprocess.run(
+        [sys.executable, "-m", "lakehouse.topics"],
+        check=False,
+        env={**os.environ, "LAKEHOUSE_TOPICS": json.dumps(partial)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"lacks topics the platform publishes to: {TOPICS[0]}" in done.stderr

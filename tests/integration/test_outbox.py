@@ -62,7 +62,7 @@ def test_events_wait_while_the_broker_is_unreachable_then_go_out_in_order(
     add(migrated_database_url, event(FILE_UPLOADED, run_id))
     add(migrated_database_url, event(RAW_DATA_READY, run_id))
     failures_before = sample("lakehouse_event_publish_failures_total", {"topic": FILE_UPLOADED})
-    nowhere = KafkaEventPublisher(f"127.0.0.1:{free_port()}", timeout=2)  # nothing listens there
+    nowhere = KafkaEventPublisher({"bootstrap.servers": f"127.0.0.1:{free_port()}"}, timeout=2)  # nothing listens there
 
     assert OutboxRelay(EventOutbox(migrated_database_url), nowhere).drain_once() == 0
 
@@ -72,7 +72,7 @@ def test_events_wait_while_the_broker_is_unreachable_then_go_out_in_order(
     assert sample("lakehouse_event_publish_failures_total", {"topic": FILE_UPLOADED}) == failures_before + 1
     assert sample("lakehouse_outbox_depth") == 2
 
-    relay = OutboxRelay(EventOutbox(migrated_database_url), KafkaEventPublisher(bootstrap))
+    relay = OutboxRelay(EventOutbox(migrated_database_url), KafkaEventPublisher({"bootstrap.servers": bootstrap}))
     assert [relay.drain_once() for _ in range(3)] == [1, 1, 0]  # one event of the run per pass, in order
     assert sample("lakehouse_outbox_depth") == 0
     first, second = outbox_rows(migrated_database_url, run_id)
@@ -91,8 +91,8 @@ def test_two_relays_drain_one_outbox_in_order_per_run_and_lose_nothing(
         for run_id in runs:
             add(migrated_database_url, event(topic, run_id))
     relays = [
-        OutboxRelay(EventOutbox(migrated_database_url), KafkaEventPublisher(bootstrap), poll_seconds=0.2)
-        for _ in range(2)
+        OutboxRelay(EventOutbox(migrated_database_url), publisher, poll_seconds=0.2)
+        for publisher in (KafkaEventPublisher({"bootstrap.servers": bootstrap}) for _ in range(2))
     ]
     for relay in relays:
         relay.start()
@@ -117,7 +117,7 @@ def test_the_relay_recovers_when_its_connection_is_cut(migrated_database_url: st
     run_id = new_upload_id("ob")
     add(migrated_database_url, event(FILE_UPLOADED, run_id))
     outbox = EventOutbox(migrated_database_url)
-    relay = OutboxRelay(outbox, KafkaEventPublisher(bootstrap))
+    relay = OutboxRelay(outbox, KafkaEventPublisher({"bootstrap.servers": bootstrap}))
     assert relay.drain_once() == 1
     add(migrated_database_url, event(RAW_DATA_READY, run_id))
     with psycopg.connect(migrated_database_url, autocommit=True) as admin:

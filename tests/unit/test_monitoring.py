@@ -37,6 +37,7 @@ ALERTS = {
     "LakehouseApiDown": "api-down",
     "LakehouseEventsWaiting": "events-waiting",
 }
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "info": ("_info",)}
 
 
@@ -45,17 +46,17 @@ def exposed_names(family: Metric) -> set[str]:
     return {family.name + suffix for suffix in SUFFIXES.get(family.type, ("",))}
 
 
-def exported_metrics() -> set[str]:
-    """Every metric the operator and the API serve: the default registry (their module-level metrics) and
-    the collectors the operator registers at start-up."""
+def exported_families() -> list[Metric]:
+    """Every metric family the operator and the API serve: the default registry (their module-level
+    metrics) and the collectors the operator registers at start-up."""
     scraped_at_runtime = CollectorRegistry()
     scraped_at_runtime.register(operator_metrics.RunsInFlight(lambda: []))
     scraped_at_runtime.register(operator_metrics.DatasetLimits(ContractRegistry.default))
-    names: set[str] = set()
-    for registry in (REGISTRY, scraped_at_runtime):
-        for family in registry.collect():
-            names |= exposed_names(family)
-    return names
+    return [family for registry in (REGISTRY, scraped_at_runtime) for family in registry.collect()]
+
+
+def exported_metrics() -> set[str]:
+    return {name for family in exported_families() for name in exposed_names(family)}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +104,18 @@ def test_rules_and_dashboards_name_only_metrics_the_code_exports() -> None:
     unknown = {where: sorted(names - exported) for where, names in used.items() if names - exported}
     assert not unknown, f"metrics nobody exports: {unknown}"
     assert all(used.values()), [where for where, names in used.items() if not names]
+
+
+def test_every_metric_is_in_the_metrics_reference() -> None:
+    reference = (REPO_ROOT / "docs" / "metrics-and-events.md").read_text()
+    # As the reference names them: a counter with its _total, an info with its _info, others as they are.
+    names = {
+        family.name + {"counter": "_total", "info": "_info"}.get(family.type, "") for family in exported_families()
+    }
+    ours = {name for name in names if name.startswith("lakehouse_")}
+    assert ours and not {name for name in ours if f"`{name}`" not in reference}, sorted(
+        name for name in ours if f"`{name}`" not in reference
+    )
 
 
 def test_metric_names_are_read_from_promql_as_prometheus_reads_them() -> None:

@@ -29,14 +29,24 @@ def process_memory_mib(pid: int) -> dict[str, float]:
 class ApiProcess:
     """`uvicorn --factory lakehouse_api.main:create_app` on a free port; logs go to a file.
 
-    The key is generated here and only its SHA-256 reaches the process, as in the stack.
+    The key is generated here and only its SHA-256 reaches the process, as in the stack. `scoped_keys`
+    adds a key per name, limited to the datasets given (`"orders"`, `"orders+customers"`).
     """
 
-    def __init__(self, namespace: str, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        log_path: Path,
+        extra_env: dict[str, str] | None = None,
+        scoped_keys: dict[str, str] | None = None,
+    ) -> None:
         self.namespace = namespace
         self.log_path = log_path
         self.extra_env = extra_env or {}
         self.key = f"lk-{secrets.token_hex(20)}"
+        self.scoped_keys = {
+            name: (f"lk-{secrets.token_hex(20)}", datasets) for name, datasets in (scoped_keys or {}).items()
+        }
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -44,6 +54,10 @@ class ApiProcess:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
+
+    def headers_of(self, name: str) -> dict[str, str]:
+        """Headers with the scoped key of that name."""
+        return {"Authorization": f"Bearer {self.scoped_keys[name][0]}"}
 
     @property
     def pid(self) -> int:
@@ -54,7 +68,9 @@ class ApiProcess:
         env = {
             **os.environ,
             "LAKEHOUSE_NAMESPACE": self.namespace,
-            "LAKEHOUSE_API_KEYS_SHA256": hashlib.sha256(self.key.encode()).hexdigest(),
+            "LAKEHOUSE_API_KEYS_SHA256": " ".join(
+                [_digest(self.key), *(f"{_digest(key)}:{datasets}" for key, datasets in self.scoped_keys.values())]
+            ),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
         }
@@ -88,14 +104,21 @@ class ApiProcess:
                 self.process.wait(10)
 
 
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 @contextmanager
-def running_api(namespace: str, log_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[ApiProcess]:
-    """An API process for the duration of the block; afterwards its log must not hold its key."""
-    api = ApiProcess(namespace, log_path, extra_env).start()
+def running_api(
+    namespace: str, log_path: Path, extra_env: dict[str, str] | None = None, scoped_keys: dict[str, str] | None = None
+) -> Iterator[ApiProcess]:
+    """An API process for the duration of the block; afterwards its log must not hold any of its keys."""
+    api = ApiProcess(namespace, log_path, extra_env, scoped_keys).start()
     try:
         yield api
     finally:
         api.stop()
     log = api.log_text()
-    assert api.key not in log, "the API key appeared in the API log"
-    assert hashlib.sha256(api.key.encode()).hexdigest() not in log, "the key's hash appeared in the API log"
+    for key in [api.key, *(key for key, _ in api.scoped_keys.values())]:
+        assert key not in log, "an API key appeared in the API log"
+        assert _digest(key) not in log, "a key's hash appeared in the API log"

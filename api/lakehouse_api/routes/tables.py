@@ -4,8 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from lakehouse_api import tables
-from lakehouse_api.deps import BackendsDep, CurrentKey, SettingsDep
+from lakehouse_api.access import allowed_tables, require_table
+from lakehouse_api.deps import BackendsDep, ContractsDep, CurrentKey, SettingsDep
 from lakehouse_api.problems import ProblemError
 from lakehouse_api.routes import API_PREFIX
 from lakehouse_api.schemas.tables import RowsPublic, TablePublic, TablesPublic
@@ -13,11 +13,16 @@ from lakehouse_api.schemas.tables import RowsPublic, TablePublic, TablesPublic
 router = APIRouter(prefix=f"{API_PREFIX}/tables", tags=["tables"])
 Identifier = Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
 AsOf = Annotated[int | None, Query(alias="asOf", description="Snapshot id to time-travel to.")]
+# Each route imports lakehouse_api.tables when it runs: reading tables needs PyIceberg's tables and Arrow
+# (about 50 MiB resident), which an API process that only takes uploads should not hold (issue #13).
 
 
 @router.get("", response_model=TablesPublic, summary="Tables of the catalog")
-def read_tables(backends: BackendsDep, _: CurrentKey) -> TablesPublic:
-    data = tables.list_tables(backends)
+def read_tables(backends: BackendsDep, contracts: ContractsDep, caller: CurrentKey) -> TablesPublic:
+    from lakehouse_api import tables
+
+    allowed = allowed_tables(caller, contracts)
+    data = [t for t in tables.list_tables(backends) if allowed is None or t.identifier in allowed]
     return TablesPublic(data=data, count=len(data))
 
 
@@ -26,10 +31,14 @@ def read_table(
     namespace: Identifier,
     table: Identifier,
     backends: BackendsDep,
-    _: CurrentKey,
+    contracts: ContractsDep,
+    caller: CurrentKey,
     as_of: AsOf = None,
     snapshots: Annotated[bool, Query(description="Include every snapshot.")] = False,
 ) -> TablePublic:
+    from lakehouse_api import tables
+
+    require_table(caller, contracts, f"{namespace}.{table}")
     return tables.describe_table(backends, namespace, table, as_of=as_of, with_snapshots=snapshots)
 
 
@@ -39,11 +48,13 @@ def read_rows(
     table: Identifier,
     backends: BackendsDep,
     settings: SettingsDep,
-    _: CurrentKey,
+    contracts: ContractsDep,
+    caller: CurrentKey,
     limit: Annotated[int, Query(ge=1, description="Rows to return, at most the server's preview limit.")] = 100,
     as_of: AsOf = None,
     upload_id: Annotated[str | None, Query(alias="uploadId", pattern=r"^[a-z0-9-]{1,63}$")] = None,
 ) -> RowsPublic:
+    require_table(caller, contracts, f"{namespace}.{table}")
     if limit > settings.max_preview_rows:
         raise ProblemError(
             422,
@@ -51,4 +62,6 @@ def read_rows(
             kind="invalid-request",
             maxLimit=settings.max_preview_rows,
         )
+    from lakehouse_api import tables
+
     return tables.preview_rows(backends, namespace, table, limit=limit, as_of=as_of, upload_id=upload_id)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse_api import runs
+from lakehouse_api.access import require_dataset
 from lakehouse_api.deps import BackendsDep, ContractsDep, CurrentKey, SettingsDep
 from lakehouse_api.problems import ProblemError
 from lakehouse_api.routes import API_PREFIX
@@ -27,9 +28,10 @@ UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"description": text, "content": {"application/problem+json": {}}}
     for status, text in {
         401: "No API key",
-        403: "Invalid API key",
+        403: "Invalid API key, or a key not allowed to use the dataset",
         413: "File larger than the limit",
         415: "Not multipart, or the file is not CSV, JSON lines or Parquet",
+        429: "Too many requests with this key; retry after Retry-After seconds",
         422: "Unknown dataset, bad field, empty file, or Idempotency-Key reused for another dataset",
         503: "Object store or Kubernetes unavailable; nothing was kept",
     }.items()
@@ -74,16 +76,19 @@ async def create_upload(
 @router.get("", response_model=UploadsPublic, summary="Uploads and their runs, newest first")
 def read_uploads(
     backends: BackendsDep,
-    _: CurrentKey,
+    caller: CurrentKey,
     dataset: Annotated[str | None, Query(max_length=63)] = None,
     phase: Phase | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> UploadsPublic:
+    if dataset is not None:
+        require_dataset(caller, dataset, "list the uploads of")
     matching = [
         run
         for run in runs.list_runs(backends)
-        if (dataset is None or run.get("spec", {}).get("dataset") == dataset)
+        if caller.may_use(run.get("spec", {}).get("dataset", ""))
+        and (dataset is None or run.get("spec", {}).get("dataset") == dataset)
         and (phase is None or (run.get("status") or {}).get("phase") == phase.value)
     ]
     page = matching[offset : offset + limit]
@@ -91,8 +96,9 @@ def read_uploads(
 
 
 @router.get("/{upload_id}", response_model=UploadPublic, summary="One upload: phase, conditions, counts, events")
-def read_upload(upload_id: UploadId, backends: BackendsDep, _: CurrentKey) -> UploadPublic:
+def read_upload(upload_id: UploadId, backends: BackendsDep, caller: CurrentKey) -> UploadPublic:
     run = runs.get_run(backends, upload_id)
     if run is None:
         raise ProblemError(404, f"no upload {upload_id!r}", kind="upload-not-found")
+    require_dataset(caller, run["spec"]["dataset"], f"read upload {upload_id} of")
     return UploadPublic.from_run(run, runs.run_events(backends, upload_id))

@@ -70,12 +70,13 @@ class S3StreamWriter:
                     UploadId=self._multipart_id,
                 )
         except Exception:
-            pass  # an upload that cannot be aborted now expires through the bucket's lifecycle rule
+            pass  # an upload that cannot be aborted now is aborted later by the sweeper (sweeper.py)
         finally:
             self._buffer = bytearray()
 
     async def _send_part(self) -> None:
-        part, self._buffer = self._buffer, bytearray()
+        # One immutable copy per part, and the buffer freed at once: a part in flight then holds its bytes once.
+        part, self._buffer = bytes(self._buffer), bytearray()
         # hashlib releases the GIL on large buffers, so hashing in a thread keeps the event loop free.
         await run_in_threadpool(self._sha256.update, part)
         await self._wait_in_flight(self._max_in_flight - 1)  # bounds memory
@@ -96,13 +97,13 @@ class S3StreamWriter:
         while len(self._in_flight) > at_most:
             await self._in_flight.popleft()
 
-    def _upload_part(self, number: int, body: bytearray) -> None:
+    def _upload_part(self, number: int, body: bytes) -> None:
         response = self._s3.upload_part(
             Bucket=self.location.bucket,
             Key=self.location.key,
             UploadId=self._multipart_id,
             PartNumber=number,
-            Body=bytes(body),
+            Body=body,
         )
         self._parts[number - 1]["ETag"] = response["ETag"]
 

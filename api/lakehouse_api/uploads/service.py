@@ -22,6 +22,7 @@ from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.storage.layout import upload_location
 from lakehouse.storage.s3 import S3Location
 from lakehouse_api import metrics
+from lakehouse_api.access import require_dataset
 from lakehouse_api.auth import Caller
 from lakehouse_api.backends import Backends
 from lakehouse_api.problems import ProblemError
@@ -75,6 +76,7 @@ async def accept_upload(ctx: UploadContext, chunks: AsyncIterator[bytes], bounda
     events = multipart_events(chunks, boundary)
     try:
         form, file_part = await _read_form(events, ctx.contracts)
+        require_dataset(ctx.caller, form.dataset, "upload to")  # before a byte of the file is stored
         earlier = await run_in_threadpool(get_run, ctx.backends, upload_id) if key_hash else None
         if earlier is not None:
             accepted = _replay(ctx, earlier, form.dataset)

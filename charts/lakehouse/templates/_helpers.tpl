@@ -37,24 +37,59 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 - {name: AWS_REGION, value: {{ .Values.s3.region | quote }}}
 - {name: S3_PATH_STYLE, value: {{ .Values.s3.pathStyle | toString | quote }}}
+{{- with .Values.s3.credentialsSecret }}
 - name: AWS_ACCESS_KEY_ID
-  valueFrom: {secretKeyRef: {name: {{ .Values.s3.credentialsSecret }}, key: AWS_ACCESS_KEY_ID}}
+  valueFrom: {secretKeyRef: {name: {{ . }}, key: {{ $.Values.s3.accessKeyIdKey }}}}
 - name: AWS_SECRET_ACCESS_KEY
-  valueFrom: {secretKeyRef: {name: {{ .Values.s3.credentialsSecret }}, key: AWS_SECRET_ACCESS_KEY}}
+  valueFrom: {secretKeyRef: {name: {{ . }}, key: {{ $.Values.s3.secretAccessKeyKey }}}}
+{{- end }}
 - {name: LAKEHOUSE_UPLOADS_BUCKET, value: {{ .Values.s3.buckets.uploads | quote }}}
 - {name: LAKEHOUSE_RAW_BUCKET, value: {{ .Values.s3.buckets.raw | quote }}}
 - {name: LAKEHOUSE_QUARANTINE_BUCKET, value: {{ .Values.s3.buckets.quarantine | quote }}}
-- {name: KAFKA_BOOTSTRAP_SERVERS, value: {{ .Values.kafka.bootstrapServers | quote }}}
-- name: DATABASE_URL
-  valueFrom: {secretKeyRef: {name: {{ .Values.database.urlSecret }}, key: DATABASE_URL}}
+{{ include "lakehouse.kafkaEnv" . }}
+{{ include "lakehouse.databaseEnv" . }}
 - {name: ICEBERG_CATALOG_URI, value: {{ .Values.catalog.uri | quote }}}
 - {name: ICEBERG_WAREHOUSE, value: {{ .Values.catalog.warehouse | quote }}}
 - {name: ICEBERG_CATALOG_NAME, value: {{ .Values.catalog.name | quote }}}
 {{- with .Values.catalog.tokenSecret }}
 - name: ICEBERG_CATALOG_TOKEN
-  valueFrom: {secretKeyRef: {name: {{ . }}, key: ICEBERG_CATALOG_TOKEN}}
+  valueFrom: {secretKeyRef: {name: {{ . }}, key: {{ $.Values.catalog.tokenKey }}}}
 {{- end }}
 {{- if .Values.contracts }}
 - {name: LAKEHOUSE_CONTRACTS_DIR, value: /etc/lakehouse/contracts}
+{{- end }}
+{{- end -}}
+
+{{- define "lakehouse.databaseEnv" -}}
+- name: DATABASE_URL
+  valueFrom: {secretKeyRef: {name: {{ .Values.database.urlSecret }}, key: {{ .Values.database.urlKey }}}}
+{{- end -}}
+
+{{/* How every Kafka client connects (lakehouse.settings.KafkaSettings); the CA is a file of the kafka-ca volume. */}}
+{{- define "lakehouse.kafkaEnv" -}}
+{{- $k := .Values.kafka -}}
+- {name: KAFKA_BOOTSTRAP_SERVERS, value: {{ $k.bootstrapServers | quote }}}
+- {name: KAFKA_SECURITY_PROTOCOL, value: {{ $k.securityProtocol | quote }}}
+{{- if hasPrefix "SASL" $k.securityProtocol }}
+- {name: KAFKA_SASL_MECHANISM, value: {{ $k.sasl.mechanism | quote }}}
+- {name: KAFKA_SASL_USERNAME, value: {{ required "kafka.sasl.username is required with a SASL securityProtocol" $k.sasl.username | quote }}}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom: {secretKeyRef: {name: {{ required "kafka.sasl.passwordSecret is required with a SASL securityProtocol" $k.sasl.passwordSecret }}, key: {{ $k.sasl.passwordKey }}}}
+{{- end }}
+{{- if $k.tls.caSecret }}
+- {name: KAFKA_SSL_CA_LOCATION, value: {{ printf "/etc/lakehouse/kafka-ca/%s" $k.tls.caKey | quote }}}
+{{- end }}
+{{- end -}}
+
+{{- define "lakehouse.kafkaVolumeMounts" -}}
+{{- if .Values.kafka.tls.caSecret }}
+- {name: kafka-ca, mountPath: /etc/lakehouse/kafka-ca, readOnly: true}
+{{- end }}
+{{- end -}}
+
+{{- define "lakehouse.kafkaVolumes" -}}
+{{- with .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret: {secretName: {{ . }}, items: [{key: {{ $.Values.kafka.tls.caKey }}, path: {{ $.Values.kafka.tls.caKey }}}]}
 {{- end }}
 {{- end -}}

@@ -41,6 +41,7 @@ from lakehouse.settings import S3Settings
 from lakehouse.storage.layout import IngestPaths, nifi_result_location
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location, delete_object, head_object, read_object
 from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError, StillRunning
+from lakehouse_operator.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +217,7 @@ class NiFiIngestEngine(IngestEngine):
             self._handed_over_at[_key(run)] = dt.datetime.now(dt.UTC)
             self._first_tries.pop(_key(run), None)
         log.info("handed run %s (upload %s) to NiFi", run.name, run.upload_id)
+        crash_point("nifi.handed-over", run.name)
         return StillRunning(
             "handed over to NiFi",
             delay=min(self._settings.poll_seconds, 0.5),

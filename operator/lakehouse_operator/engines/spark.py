@@ -21,8 +21,10 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pyiceberg.catalog import Catalog
 
-from lakehouse_operator.engines.base import RunContext, TransformEngine
+from lakehouse.bronze.writer import find_run_snapshot
+from lakehouse_operator.engines.base import RunContext, TransformEngine, TransformOutcome
 from lakehouse_operator.engines.spark_application import job_arguments
 
 # The job ships in the package. An installed package is a folder of real files, and spark-submit needs
@@ -114,3 +116,14 @@ class SparkTransformEngine(TransformEngine):
             target_table=run.target_table,
             contracts_dir=contracts_dir,
         )
+
+
+def committed_outcome(catalog: Catalog, run: RunContext) -> TransformOutcome:
+    """What the run's job committed, read from the bronze table: the snapshot that carries the run id and the
+    rows it added, or no snapshot and 0 rows."""
+    table = catalog.load_table(run.target_table)
+    snapshot_id = find_run_snapshot(table, run.name)
+    snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else None
+    summary = snapshot.summary if snapshot else None
+    added = summary.additional_properties.get("added-records", 0) if summary else 0
+    return TransformOutcome(".".join(table.name()), snapshot_id, int(added))

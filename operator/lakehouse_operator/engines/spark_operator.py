@@ -15,12 +15,11 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pyiceberg.catalog import Catalog
 
-from lakehouse.bronze.writer import find_run_snapshot
 from lakehouse.catalog.spark import iceberg_spark_conf
 from lakehouse.k8s.objects import get_custom_object
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
-from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine
+from lakehouse_operator.engines.spark import SparkSettings, SparkTransformEngine, committed_outcome
 from lakehouse_operator.engines.spark_application import (
     CONTRACTS_MOUNT,
     GROUP,
@@ -126,7 +125,7 @@ class SparkApplicationEngine(SparkTransformEngine):
         state = (app.get("status") or {}).get("applicationState") or {}
         phase = state.get("state") or ""
         if phase == "COMPLETED":
-            return self._outcome(run)
+            return committed_outcome(self._catalog(), run)
         if phase in FAILED_STATES:
             detail = state.get("errorMessage") or "no error message; see the driver pod's log"
             raise RunRejectedError(
@@ -143,14 +142,6 @@ class SparkApplicationEngine(SparkTransformEngine):
         return StillRunning(
             f"SparkApplication {name} is {phase or 'NEW'} ({age:.0f}s)", delay=self._settings.poll_seconds
         )
-
-    def _outcome(self, run: RunContext) -> TransformOutcome:
-        table = self._catalog().load_table(run.target_table)
-        snapshot_id = find_run_snapshot(table, run.name)
-        snapshot = table.snapshot_by_id(snapshot_id) if snapshot_id is not None else None
-        summary = snapshot.summary if snapshot else None
-        added = summary.additional_properties.get("added-records", 0) if summary else 0
-        return TransformOutcome(".".join(table.name()), snapshot_id, int(added))
 
 
 def _get(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:

@@ -8,7 +8,9 @@ Processes are kept per run uid by engines.run_process, in a directory that outli
 an operator restart (or a replayed event) the run's process is found again: a running one is followed
 on, the output of one that ended meanwhile is read, and only a run with no process gets a new one.
 A new one commits nothing if an earlier one did, because the job looks for the run id in the
-snapshot summaries first.
+snapshot summaries first; and none is started when the bronze table already holds the run's snapshot
+(an operator killed after it read a job's output, before the run's status moved), so such a restart
+costs a catalog read, not a second job.
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import NoSuchTableError
 
 from lakehouse.jobs import EXIT_REJECTED
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.run_process import Ended, RunProcesses
-from lakehouse_operator.engines.spark import JOB_FILE, SparkSettings, SparkTransformEngine
+from lakehouse_operator.engines.spark import JOB_FILE, SparkSettings, SparkTransformEngine, committed_outcome
 from lakehouse_operator.engines.spark_application import application_name
+from lakehouse_operator.faults import crash_point
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +43,27 @@ class SparkJobError(RuntimeError):
 
 
 class SparkSubmitEngine(SparkTransformEngine):
-    def __init__(self, settings: SparkSettings, processes: RunProcesses | None = None) -> None:
+    def __init__(
+        self,
+        settings: SparkSettings,
+        processes: RunProcesses | None = None,
+        catalog: Callable[[], Catalog] | None = None,  # None: always ask a job
+    ) -> None:
         super().__init__(settings)
         self._processes = processes or RunProcesses(settings.work_dir, keep_seconds=2 * settings.timeout_seconds)
+        self._catalog = catalog
 
     def transform(self, run: RunContext, raw_uri: str) -> TransformOutcome | StillRunning:
         uid = run.owner["uid"]
         state = self._processes.state(uid)
+        if state is None and (earlier := self._committed_earlier(run)) is not None:
+            log.info("run %s already committed as snapshot %s; no new spark-submit", run.name, earlier.snapshot_id)
+            return earlier
         if state is None:
             command = self.local_command(run, raw_uri)
             log.info("spark-submit for run %s: %s", run.name, " ".join(command))
             state = self._processes.start(uid, command, self._environment())
+            crash_point("spark-submit.started", run.name)
         if isinstance(state, Ended):
             self._processes.forget(uid)  # used once: a retry after a failure starts a new process
             return _outcome(state)
@@ -59,6 +76,15 @@ class SparkSubmitEngine(SparkTransformEngine):
         # A small job takes about a minute here: look again soon at first, then every poll_seconds.
         delay = min(self._settings.poll_seconds, max(2.0, elapsed / 4))
         return StillRunning(f"spark-submit of run {run.name} is running ({elapsed:.0f}s)", delay=delay)
+
+    def _committed_earlier(self, run: RunContext) -> TransformOutcome | None:
+        if self._catalog is None:
+            return None
+        try:
+            outcome = committed_outcome(self._catalog(), run)
+        except NoSuchTableError:  # the run's job creates the table
+            return None
+        return outcome if outcome.snapshot_id is not None else None
 
     def local_command(self, run: RunContext, raw_uri: str) -> list[str]:
         s = self._settings
