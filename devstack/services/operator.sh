@@ -46,6 +46,8 @@ start() {
   export PYTHONUNBUFFERED=1
   # Spark runs as local spark-submit children here; in a cluster the chart selects operator mode.
   export LAKEHOUSE_SPARK_ENABLED="${LAKEHOUSE_SPARK_ENABLED:-true}" LAKEHOUSE_SPARK_MODE="${LAKEHOUSE_SPARK_MODE:-local}"
+  # The tests' and benchmarks' scratch tables live in these Iceberg namespaces (operator/lakehouse_operator/access.py).
+  export LAKEHOUSE_SANDBOX_NAMESPACES="${LAKEHOUSE_SANDBOX_NAMESPACES:-bronze_*,bench}"
   start_daemon "$NAME" "$REPO_ROOT/.venv/bin/python" -m lakehouse_operator
   wait_for "$NAME" healthy
 }

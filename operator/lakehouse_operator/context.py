@@ -8,6 +8,7 @@ from typing import Any
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.k8s.ingestionrun import GROUP, KIND, VERSION
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, parse_time
+from lakehouse_operator.access import target_of
 from lakehouse_operator.engines.base import RunContext, RunRejectedError
 
 
@@ -15,7 +16,6 @@ def run_context(body: dict[str, Any], contracts: ContractRegistry) -> RunContext
     spec, metadata = body["spec"], body["metadata"]
     status = IngestionRunStatus.from_body(body.get("status"))
     contract = load_contract(spec["dataset"], contracts)
-    target = spec.get("target") or {}
     started = parse_time(status.start_time) if status.start_time else dt.datetime.now(dt.UTC)
     return RunContext(
         name=metadata["name"],
@@ -28,9 +28,7 @@ def run_context(body: dict[str, Any], contracts: ContractRegistry) -> RunContext
         source_sha256=spec["source"].get("sha256"),
         processing_date=dt.date.fromisoformat(status.processing_date) if status.processing_date else started.date(),
         ingest_timestamp=started.astimezone(dt.UTC).replace(tzinfo=None),
-        target_table=(
-            f"{target.get('namespace', contract.bronze.namespace)}.{target.get('table', contract.bronze.table)}"
-        ),
+        target_table=".".join(target_of(spec, contract)),
         owner={
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": KIND,

@@ -32,6 +32,7 @@ from lakehouse.k8s.ingestionrun.status import EngineChoice, IngestionRunStatus, 
 from lakehouse.logs import run_fields
 from lakehouse.storage.s3 import S3Location, head_object
 from lakehouse_operator import log_filters, metrics
+from lakehouse_operator.access import check_source, check_target
 from lakehouse_operator.context import load_contract, run_context
 from lakehouse_operator.engine_selection import choose_ingest_engine, choose_transform_engine
 from lakehouse_operator.engines.base import RunRejectedError, StillRunning
@@ -142,7 +143,9 @@ def admit(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
 def validate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     def work(rt: Runtime, body: dict[str, Any], attempt: int) -> None:
         spec = body["spec"]
-        load_contract(spec["dataset"], rt.contracts)
+        contract = load_contract(spec["dataset"], rt.contracts)
+        check_source(spec, rt.settings)  # before anything is read: SourceNotAllowed / TargetNotAllowed
+        check_target(spec, contract, rt.settings)
         source = S3Location.parse(spec["source"]["uri"])
         if head_object(rt.s3, source) is None:
             raise RunRejectedError(

@@ -12,6 +12,8 @@ class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
     namespace: str = Field(default="lakehouse", alias="LAKEHOUSE_NAMESPACE")
+    # The one bucket runs may read (access.py); the upload API writes there.
+    uploads_bucket: str = Field(default="uploads", alias="LAKEHOUSE_UPLOADS_BUCKET")
     raw_bucket: str = Field(default="raw", alias="LAKEHOUSE_RAW_BUCKET")
     quarantine_bucket: str = Field(default="quarantine", alias="LAKEHOUSE_QUARANTINE_BUCKET")
     default_ingest_engine: IngestEngineName = Field(default=IngestEngineName.BUILTIN, alias="LAKEHOUSE_INGEST_ENGINE")
@@ -38,6 +40,14 @@ class OperatorSettings(BaseSettings):
     # A killed active replica's entry lapses after the lifetime, and the standby takes over then.
     peering_name: str = Field(default="", alias="LAKEHOUSE_PEERING_NAME")
     peering_lifetime: int = Field(default=15, ge=10, alias="LAKEHOUSE_PEERING_LIFETIME_SECONDS")
+    # Iceberg namespaces, comma-separated, where a run may name any table (tests, trials; `bronze_*`: every
+    # namespace that starts so); empty by default, so a run writes only its contract's bronze table (access.py).
+    sandbox_namespaces: str = Field(default="", alias="LAKEHOUSE_SANDBOX_NAMESPACES")
+
+    def is_sandbox(self, namespace: str) -> bool:
+        """Whether runs may name any table in this Iceberg namespace; an entry ending in * is a prefix."""
+        entries = [entry.strip() for entry in self.sandbox_namespaces.split(",") if entry.strip()]
+        return any(namespace.startswith(e[:-1]) if e.endswith("*") else namespace == e for e in entries)
 
     def retry_delay(self, retry: int) -> float:
         """Exponential backoff: base, 2*base, 4*base, ... capped."""

@@ -12,12 +12,13 @@ from lakehouse_runs import RunRequest
 
 
 def test_the_run_is_named_after_the_upload_and_labels_it() -> None:
-    run = RunRequest("ns", "u-1", "orders", "s3://uploads/o.csv", "csv", ingest_engine="nifi").run_body()
+    uri = "s3://uploads/orders/2026-11-27/u-1/o.csv"
+    run = RunRequest("ns", "u-1", "orders", uri, "csv", ingest_engine="nifi").run_body()
     assert run["metadata"] == {"name": "u-1", "labels": {"app.kubernetes.io/created-by": "airflow"}}
     assert run["spec"] == {
         "uploadId": "u-1",
         "dataset": "orders",
-        "source": {"uri": "s3://uploads/o.csv", "format": "csv"},
+        "source": {"uri": uri, "format": "csv"},
         "engines": {"ingest": "nifi"},
     }
 
@@ -30,6 +31,10 @@ def test_the_run_is_named_after_the_upload_and_labels_it() -> None:
         (RunRequest("ns", "u-1", "orders", "s3://bucket/k", "xlsx"), "source.format: Input should be 'csv', 'json'"),
         (RunRequest("ns", "u-1", "orders", "/tmp/k.csv", "csv"), "source.uri: String should match pattern"),
         (RunRequest("ns", "u-1", "Orders", "s3://bucket/k", "csv"), "dataset: String should match pattern"),
+        (
+            RunRequest("ns", "u-1", "orders", "s3://uploads/customers/2026-11-27/u-1/o.csv", "csv"),
+            "source.uri must be this run's upload",
+        ),
     ],
 )
 def test_bad_requests_are_refused_with_the_reason(request_: RunRequest, message: str) -> None:

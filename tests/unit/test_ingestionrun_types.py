@@ -19,19 +19,23 @@ from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import (
     DATASET_NAME_MAX_LENGTH,
     DATASET_NAME_PATTERN,
+    SOURCE_OF_THE_RUN_MESSAGE,
     SOURCE_URI_PATTERN,
     UPLOAD_ID_MAX_LENGTH,
     UPLOAD_ID_PATTERN,
     IngestEngineName,
+    IngestionRunSpec,
     TransformEngineName,
     is_dataset_name,
+    is_upload_of,
 )
 from lakehouse.nifi.deploy import FlowDefinition
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD = yaml.safe_load((REPO_ROOT / "charts/lakehouse/crds/lakehouse.dev_ingestionruns.yaml").read_text())
 (CRD_VERSION,) = CRD["spec"]["versions"]
-SPEC = CRD_VERSION["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+SPEC_SCHEMA = CRD_VERSION["schema"]["openAPIV3Schema"]["properties"]["spec"]
+SPEC = SPEC_SCHEMA["properties"]
 STATUS = CRD_VERSION["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
 # Names the rule must accept and refuse; "_staging" was once dropped by NiFi alone.
 DATASET_NAMES = ["orders", "_staging", "a" * 63, "a" * 64, "Orders", "1x", "", "x-y", "a b", "ü"]
@@ -61,7 +65,59 @@ def test_patterns() -> None:
     assert (SPEC["uploadId"]["pattern"], SPEC["uploadId"]["maxLength"]) == (UPLOAD_ID_PATTERN, UPLOAD_ID_MAX_LENGTH)
     assert SPEC["source"]["properties"]["uri"]["pattern"] == SOURCE_URI_PATTERN
     for field in ("namespace", "table"):
-        assert SPEC["target"]["properties"][field]["pattern"] == DATASET_NAME_PATTERN
+        target = SPEC["target"]["properties"][field]
+        assert (target["pattern"], target["maxLength"]) == (DATASET_NAME_PATTERN, DATASET_NAME_MAX_LENGTH)
+
+
+# Sources of a run with dataset orders and upload id u-1: the layout's shape, then its own dataset and id.
+SOURCE_URIS = [
+    "s3://uploads/orders/2026-12-01/u-1/orders.csv",
+    "s3://landing.example/orders/2026-12-01/u-1/O_1.v2-final.csv",
+    "s3://uploads/customers/2026-12-01/u-1/orders.csv",
+    "s3://uploads/orders/2026-12-01/u-2/orders.csv",
+    "s3://uploads/orders/2026-12-01/u-1/../u-2/orders.csv",
+    "s3://uploads/orders/2026-12-01/u-1/..",
+    "s3://uploads/orders/2026-12-01/u-1/.hidden",
+    "s3://uploads/orders/latest/u-1/orders.csv",
+    "s3://uploads/orders.csv",
+    "s3://uploads/orders/2026-12-01/u-1/",
+    "http://uploads/orders/2026-12-01/u-1/orders.csv",
+]
+
+
+def _cel_source_rule() -> dict[str, str]:
+    (rule,) = [r for r in SPEC_SCHEMA["x-kubernetes-validations"] if "self.source.uri" in r["rule"]]
+    return rule
+
+
+def _crd_accepts_source(uri: str, dataset: str, upload_id: str) -> bool:
+    """The CRD's pattern and its CEL rule, evaluated in Python: the rule only concatenates the fields into a
+    regex for matches(), which RE2 and Python read alike for these."""
+    match = re.fullmatch(r"self\.source\.uri\.matches\((.*)\)", _cel_source_rule()["rule"].strip())
+    assert match, _cel_source_rule()
+    regex = match.group(1).replace("' + self.dataset + '", dataset).replace("' + self.uploadId + '", upload_id)
+    return _crd_value(SPEC["source"]["properties"]["uri"], uri) and re.search(regex.strip("'"), uri) is not None
+
+
+def _python_accepts_source(uri: str, dataset: str, upload_id: str) -> bool:
+    body = {"uploadId": upload_id, "dataset": dataset, "source": {"uri": uri, "format": "csv"}}
+    try:
+        IngestionRunSpec.model_validate(body)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("uri", SOURCE_URIS)
+def test_the_crd_source_rules_are_the_python_rules(uri: str) -> None:
+    assert _crd_accepts_source(uri, "orders", "u-1") == _python_accepts_source(uri, "orders", "u-1")
+    assert _cel_source_rule()["message"] == SOURCE_OF_THE_RUN_MESSAGE
+
+
+def test_the_source_rules_accept_the_upload_layout_and_refuse_the_rest() -> None:
+    accepted = [uri for uri in SOURCE_URIS if _python_accepts_source(uri, "orders", "u-1")]
+    assert accepted == SOURCE_URIS[:2]
+    assert is_upload_of(SOURCE_URIS[0], "orders", "u-1") and not is_upload_of(SOURCE_URIS[2], "orders", "u-1")
 
 
 def test_chart_values_offer_the_engines() -> None:
@@ -115,3 +171,11 @@ def test_the_shared_types_need_only_pydantic() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO_ROOT)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stored_run_of_an_earlier_rule_stays_readable() -> None:
+    """A run the API server admitted before the layout rule is read (the API lists it), not refused."""
+    body = {"spec": {"uploadId": "u-1", "dataset": "orders", "source": {"uri": "s3://uploads/o.csv", "format": "csv"}}}
+    assert IngestionRunSpec.from_body(body).source.uri == "s3://uploads/o.csv"
+    with pytest.raises(ValueError, match=re.escape(SOURCE_OF_THE_RUN_MESSAGE)):
+        IngestionRunSpec.model_validate(body["spec"])

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+# Iceberg namespaces of the tests' scratch tables, where the operator lets a run name its own table.
+SANDBOX_NAMESPACES = "bronze_*"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -36,6 +39,7 @@ class OperatorProcess:
     def start(self, timeout: float = 60) -> OperatorProcess:
         env = {
             **os.environ,
+            "LAKEHOUSE_SANDBOX_NAMESPACES": SANDBOX_NAMESPACES,
             **self.extra_env,
             "LAKEHOUSE_NAMESPACE": self.namespace,
             "LAKEHOUSE_HEALTH_PORT": str(self.health_port),

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, model_validator
 
 from lakehouse.formats import SourceFormat
 from lakehouse.k8s.ingestionrun import API_VERSION, KIND
@@ -18,7 +18,18 @@ DATASET_NAME_MAX_LENGTH = 63
 # The upload id names the run, so it is a Kubernetes object name (RFC 1123 label).
 UPLOAD_ID_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 UPLOAD_ID_MAX_LENGTH = 63
-SOURCE_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
+# The source is an upload: s3://<bucket>/<dataset>/<upload date>/<upload id>/<file name>, the layout of
+# lakehouse.storage.layout, with the file name as the API makes it safe (no dot segments, no separators).
+SOURCE_URI_PATTERN = (
+    r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[a-z_][a-z0-9_]*/[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"/[a-z0-9]([-a-z0-9]*[a-z0-9])?/[A-Za-z0-9][A-Za-z0-9._-]*$"
+)
+# ...and an upload of this run: its dataset and upload id segments are the spec's. The CRD checks the same
+# in CEL (its rule builds this regex from the two fields), the operator again with the install's bucket.
+SOURCE_OF_THE_RUN_MESSAGE = "source.uri must be this run's upload: s3://<bucket>/<dataset>/<date>/<uploadId>/<file>"
+# Any S3 object: the rule of earlier versions, all that a stored run's source is held to when it is read.
+S3_URI_PATTERN = r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$"
+_STORED = "stored"  # validation context of from_body
 
 
 class IngestEngineName(StrEnum):
@@ -32,7 +43,7 @@ class TransformEngineName(StrEnum):
 
 
 class Source(K8sModel):
-    uri: str = Field(pattern=SOURCE_URI_PATTERN, max_length=1024)
+    uri: str = Field(pattern=S3_URI_PATTERN, max_length=1024)  # a new run's: IngestionRunSpec checks more
     format: SourceFormat
     size_bytes: int | None = Field(default=None, ge=0, alias="sizeBytes")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
@@ -45,8 +56,8 @@ class Engines(K8sModel):
 
 
 class Target(K8sModel):
-    namespace: str | None = Field(default=None, pattern=DATASET_NAME_PATTERN)
-    table: str | None = Field(default=None, pattern=DATASET_NAME_PATTERN)
+    namespace: str | None = Field(default=None, pattern=DATASET_NAME_PATTERN, max_length=DATASET_NAME_MAX_LENGTH)
+    table: str | None = Field(default=None, pattern=DATASET_NAME_PATTERN, max_length=DATASET_NAME_MAX_LENGTH)
 
 
 class IngestionRunSpec(K8sModel):
@@ -56,13 +67,29 @@ class IngestionRunSpec(K8sModel):
     engines: Engines | None = None
     target: Target | None = None
 
+    @model_validator(mode="after")
+    def _source_is_the_runs_upload(self, info: ValidationInfo) -> IngestionRunSpec:
+        if (info.context or {}).get(_STORED):
+            return self  # the API server admitted it under the CRD of its day; it stays readable
+        uri = self.source.uri
+        if re.fullmatch(SOURCE_URI_PATTERN, uri) is None or not is_upload_of(uri, self.dataset, self.upload_id):
+            raise ValueError(SOURCE_OF_THE_RUN_MESSAGE)
+        return self
+
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> IngestionRunSpec:
-        return cls.model_validate(body["spec"])
+        """The spec of a stored run (the rules of new runs are the CRD's and the operator's to enforce)."""
+        return cls.model_validate(body["spec"], context={_STORED: True})
 
 
 def is_dataset_name(value: str) -> bool:
     return len(value) <= DATASET_NAME_MAX_LENGTH and re.fullmatch(DATASET_NAME_PATTERN, value) is not None
+
+
+def is_upload_of(uri: str, dataset: str, upload_id: str) -> bool:
+    """Whether `uri` (already of SOURCE_URI_PATTERN's shape) is an upload of this dataset and upload id."""
+    segments = uri.removeprefix("s3://").split("/")
+    return len(segments) == 5 and segments[1] == dataset and segments[3] == upload_id
 
 
 def ingestion_run(spec: IngestionRunSpec, labels: dict[str, str] | None = None) -> dict[str, Any]:
