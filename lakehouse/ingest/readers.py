@@ -41,12 +41,14 @@ from lakehouse.ingest.errors import (
 
 ROW_NUMBER = "_source_row"
 # The text read into one batch: large enough for Arrow to work fast, small enough to bound memory.
-BLOCK_BYTES = 16 * 2**20
+BLOCK_BYTES = 8 * 2**20
 # Rows of a Parquet batch: a block of text at 128 bytes a row, which few rows exceed.
 ROW_BYTES_GUESS = 128
 # A CSV header must end within this many bytes (the first bytes of the file, read on their own).
 HEADER_BYTES = 2**20
-# Arrow parses CSV in blocks and gives up on a row longer than a block.
+# Arrow parses CSV in blocks and gives up on a row longer than a block. It reads several blocks ahead (held
+# as Python bytes when it reads from Python), so its blocks are kept small and joined into batches after.
+_ARROW_BLOCK_BYTES = 2**20
 _ROW_LONGER_THAN_BLOCK = "straddling object"
 _MAX_BLOCK_BYTES = 2**31 - 1
 # Arrow prints a double in exponent notation from here on, so its text is no longer the file's.
@@ -314,29 +316,51 @@ def _csv_rows(
     source: UploadSource, column_names: list[str], named: list[str], block_bytes: int
 ) -> Iterator[SourceTable]:
     numbering = _CsvRowNumbers()
-    emitted = 0  # parsed rows already given out, skipped when the file is read again with larger blocks
-    while True:
-        try:
-            for parsed in _parse_csv(source, column_names, block_bytes, numbering.malformed):
-                if emitted >= parsed.num_rows:
-                    emitted -= parsed.num_rows
-                    continue
-                table = _named_columns(parsed.slice(emitted))
-                emitted = 0
-                numbers, malformed = numbering.number(table.num_rows)
-                yield SourceTable(table.append_column(ROW_NUMBER, numbers), malformed)
-            break
-        except _RowLongerThanBlockError:
-            if block_bytes >= _MAX_BLOCK_BYTES:
-                raise
-            # A row longer than a block (a field of megabytes): read the file again in larger blocks.
-            block_bytes = min(block_bytes * 16, _MAX_BLOCK_BYTES)
-            emitted = numbering.parsed
+    for table in _coalesced(_csv_tables(source, column_names, block_bytes, numbering), block_bytes):
+        numbers, malformed = numbering.number(table.num_rows)
+        yield SourceTable(table.append_column(ROW_NUMBER, numbers), malformed)
     empty = pa.table({name: pa.array([], pa.string()) for name in named})
     rest = numbering.rest()
     if rest or not numbering.parsed:
         # A file with no row still gives one (empty) batch, so every check is counted, as for any file.
         yield SourceTable(empty.append_column(ROW_NUMBER, pa.array([], pa.int64())), rest)
+
+
+def _csv_tables(
+    source: UploadSource, column_names: list[str], block_bytes: int, numbering: _CsvRowNumbers
+) -> Iterator[pa.Table]:
+    """The parsed rows, in Arrow's blocks. Small blocks: Arrow reads several ahead, which holds memory."""
+    read_block = min(block_bytes, _ARROW_BLOCK_BYTES)
+    given = 0  # rows already given out, skipped when the file is read again with larger blocks
+    while True:
+        try:
+            seen = 0
+            for parsed in _parse_csv(source, column_names, read_block, numbering.malformed):
+                skip = min(max(given - seen, 0), parsed.num_rows)
+                seen += parsed.num_rows
+                if skip < parsed.num_rows:
+                    given += parsed.num_rows - skip
+                    yield _named_columns(parsed.slice(skip))
+            return
+        except _RowLongerThanBlockError:
+            if read_block >= _MAX_BLOCK_BYTES:
+                raise
+            # A row longer than a block (a field of megabytes): read the file again in larger blocks.
+            read_block = min(read_block * 16, _MAX_BLOCK_BYTES)
+
+
+def _coalesced(tables: Iterator[pa.Table], target_bytes: int) -> Iterator[pa.Table]:
+    """Tables joined until they hold `target_bytes`, so validation and row groups work on large batches."""
+    held: list[pa.Table] = []
+    size = 0
+    for table in tables:
+        held.append(table)
+        size += table.nbytes
+        if size >= target_bytes:
+            yield pa.concat_tables(held)
+            held, size = [], 0
+    if held:
+        yield pa.concat_tables(held)
 
 
 class _RowLongerThanBlockError(Exception):

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from lakehouse.storage.s3 import PARQUET_COMPRESSION, ObjectNotFoundError, S3Location, is_not_found
 
 # S3's smallest part but the last is 5 MiB; larger parts mean fewer requests for the same bounded buffer.
-PART_BYTES = 16 * 2**20
+PART_BYTES = 8 * 2**20
 _READ_BUFFER_BYTES = 2**20
 
 

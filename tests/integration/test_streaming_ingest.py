@@ -13,12 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.devtools.large_orders import OrdersCsv, PutObject, put_chunks
 from lakehouse.ingest.builtin import ingest_upload
 from lakehouse.ingest.errors import InvalidEncodingError
 from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import S3Location, head_object
 from lakehouse.storage.streams import PART_BYTES, MultipartObjectWriter, ObjectSource
-from tests.utils.large_files import OrdersCsv, PutObject, put_streaming
 from tests.utils.runs import new_upload_id
 
 pytestmark = pytest.mark.integration
@@ -40,9 +40,7 @@ def paths(s3: Any) -> Iterator[IngestPaths]:
 
 
 def put(s3: Any, chunks: Iterator[bytes], upload_id: str) -> PutObject:
-    return put_streaming(
-        s3, S3Location("uploads", f"orders/{dt.date.today().isoformat()}/{upload_id}/data.csv"), chunks
-    )
+    return put_chunks(s3, S3Location("uploads", f"orders/{dt.date.today().isoformat()}/{upload_id}/data.csv"), chunks)
 
 
 def test_an_upload_larger_than_parts_streams_to_raw_and_quarantine(s3: Any, paths: IngestPaths) -> None:

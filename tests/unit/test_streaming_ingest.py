@@ -1,6 +1,6 @@
 """An upload read in many small batches becomes exactly what it becomes read in one: the same raw rows, the
 same quarantine rows with the same numbers and reasons, the same checks, or the same error. Large files are
-read this way (batches of 16 MiB), so every bad-input case and the samples are run through tiny batches here."""
+read this way (batches of 8 MiB), so every bad-input case and the samples are run through tiny batches here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Orders CSV files of gigabytes, made fast and never held in memory, and put into S3 in parts.
+"""Orders CSV files of gigabytes for tests and benchmarks, made fast and never held in memory.
 
 One block of rows is rendered once; each further block is the same bytes with another order-id prefix
 (one `bytes.replace`), so the ids stay unique and the file costs little more than its writing.
@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from lakehouse.storage.s3 import S3Location
+from lakehouse.storage.streams import MultipartObjectWriter
 
 ORDERS_HEADER = b"order_id,customer_id,amount,date,note\n"
 _BLOCK_MARK = b"~~~~~~~"  # the order id's first 7 digits: the block's number
-_UPLOAD_PART_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -64,31 +64,17 @@ class PutObject:
     sha256: str
 
 
-def put_streaming(s3: Any, location: S3Location, chunks: Iterable[bytes]) -> PutObject:
-    """Puts the chunks' bytes into one object with a multipart upload, holding one part at a time."""
-    upload_id = s3.create_multipart_upload(Bucket=location.bucket, Key=location.key)["UploadId"]
-    digest, size, parts, buffer = hashlib.sha256(), 0, [], bytearray()
-
-    def send(body: bytes) -> None:
-        number = len(parts) + 1
-        etag = s3.upload_part(
-            Bucket=location.bucket, Key=location.key, UploadId=upload_id, PartNumber=number, Body=body
-        )["ETag"]
-        parts.append({"PartNumber": number, "ETag": etag})
-
+def put_chunks(s3: Any, location: S3Location, chunks: Iterable[bytes]) -> PutObject:
+    """Puts the chunks' bytes into one object, a part at a time (the ingest's own multipart writer)."""
+    digest, size = hashlib.sha256(), 0
+    writer = MultipartObjectWriter(s3, location, "text/csv", {})
     try:
         for chunk in chunks:
             digest.update(chunk)
             size += len(chunk)
-            buffer += chunk
-            while len(buffer) >= _UPLOAD_PART_BYTES:
-                send(bytes(buffer[:_UPLOAD_PART_BYTES]))
-                del buffer[:_UPLOAD_PART_BYTES]
-        send(bytes(buffer))
-        s3.complete_multipart_upload(
-            Bucket=location.bucket, Key=location.key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
+            writer.write(chunk)
+        writer.commit()
     except BaseException:
-        s3.abort_multipart_upload(Bucket=location.bucket, Key=location.key, UploadId=upload_id)
+        writer.abort()
         raise
     return PutObject(location, size, digest.hexdigest())
