@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import pyarrow.parquet as pq
 import pytest
 from kubernetes import client
 
-from lakehouse.devtools.large_orders import OrdersCsv, PutObject, put_chunks
+from lakehouse.devtools.large_orders import OrdersCsv, put_chunks
 from lakehouse.storage.layout import upload_location
 from lakehouse.storage.s3 import S3Location
 from lakehouse.storage.streams import ObjectSource
@@ -38,87 +39,86 @@ PEAK_RSS_BOUND = GiB // 2
 NO_TRANSFORM = {"transform": "spark"}  # this operator has no Spark: the run ends after RawReady
 
 
-@pytest.fixture
-def operator(run_namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    """An operator of the test's own, so its peak RSS is this test's."""
-    process = OperatorProcess(run_namespace, tmp_path / "operator.log", {"LAKEHOUSE_SPARK_ENABLED": "false"}).start()
-    yield process
-    process.stop()
+@dataclass
+class Measured:
+    run: dict[str, Any]
+    seconds: float  # from the run's creation to its end
+    peak_rss: int  # the operator's, since it started
+    rss_at_start: int
+
+    def failed(self) -> dict[str, Any]:
+        return next(c for c in self.run["status"]["conditions"] if c["type"] == "Failed")
+
+    def line(self) -> str:
+        peak, at_start = self.peak_rss / 2**20, self.rss_at_start / 2**20
+        return f"in {self.seconds:.1f}s; operator peak RSS {peak:.0f} MiB (at start {at_start:.0f} MiB)"
+
+
+@dataclass
+class LargeRuns:
+    """Large CSV uploads put into S3 and run by an operator of the test's own, so its peak RSS is the test's."""
+
+    namespace: str
+    custom_objects: client.CustomObjectsApi
+    s3: Any
+    operator: OperatorProcess
+    made: list[S3Location] = field(default_factory=list)  # deleted after the test
+
+    def put(self, orders: OrdersCsv, size: int) -> tuple[Upload, int]:
+        """The CSV in S3 as the upload API leaves it; returns its upload and its number of blocks."""
+        upload_id = new_upload_id("large")
+        location = upload_location("uploads", "orders", upload_id, "orders.csv", dt.date.today())
+        self.made.append(location)
+        blocks = orders.blocks_for(size)
+        put = put_chunks(self.s3, location, orders.blocks(blocks))
+        return Upload(upload_id, location.uri, put.size, put.sha256, "csv"), blocks
+
+    def run(self, up: Upload, timeout: float) -> Measured:
+        rss_at_start, started = self.operator.peak_rss_bytes(), time.monotonic()
+        create_run(self.custom_objects, self.namespace, run_body(up, "orders", engines=NO_TRANSFORM))
+        run = wait_for_phase(
+            self.custom_objects, self.namespace, up.upload_id, {"Succeeded", "Failed"}, timeout=timeout, poll=0.2
+        )
+        return Measured(run, time.monotonic() - started, self.operator.peak_rss_bytes(), rss_at_start)
 
 
 @pytest.fixture
-def cleanup(s3: Any) -> Iterator[list[S3Location]]:
-    locations: list[S3Location] = []
-    yield locations
-    for location in locations:
-        s3.delete_object(Bucket=location.bucket, Key=location.key)
+def large_runs(
+    run_namespace: str, custom_objects: client.CustomObjectsApi, s3: Any, tmp_path: Path
+) -> Iterator[LargeRuns]:
+    operator = OperatorProcess(run_namespace, tmp_path / "operator.log", {"LAKEHOUSE_SPARK_ENABLED": "false"})
+    runs = LargeRuns(run_namespace, custom_objects, s3, operator.start())
+    try:
+        yield runs
+    finally:
+        operator.stop()
+        for location in runs.made:
+            s3.delete_object(Bucket=location.bucket, Key=location.key)
 
 
-def put_large_csv(s3: Any, orders: OrdersCsv, size: int, cleanup: list[S3Location]) -> tuple[Upload, int]:
-    """The CSV in S3 as the upload API leaves it; returns its upload and its number of blocks."""
-    upload_id = new_upload_id("large")
-    location = upload_location("uploads", "orders", upload_id, "orders.csv", dt.date.today())
-    cleanup.append(location)
-    blocks = orders.blocks_for(size)
-    put: PutObject = put_chunks(s3, location, orders.blocks(blocks))
-    return Upload(upload_id, location.uri, put.size, put.sha256, "csv"), blocks
-
-
-def failed_condition(run: dict[str, Any]) -> dict[str, Any]:
-    return next(c for c in run["status"]["conditions"] if c["type"] == "Failed")
-
-
-def test_a_2_gib_upload_goes_through_ingest_in_bounded_memory(
-    run_namespace: str,
-    custom_objects: client.CustomObjectsApi,
-    s3: Any,
-    operator: OperatorProcess,
-    cleanup: list[S3Location],
-) -> None:
+def test_a_2_gib_upload_goes_through_ingest_in_bounded_memory(large_runs: LargeRuns) -> None:
     orders = OrdersCsv()
-    up, blocks = put_large_csv(s3, orders, 2 * GiB, cleanup)
-    baseline = operator.peak_rss_bytes()
-    started = time.monotonic()
+    up, blocks = large_runs.put(orders, 2 * GiB)
 
-    create_run(custom_objects, run_namespace, run_body(up, "orders", engines=NO_TRANSFORM))
-    run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"}, timeout=1200, poll=1)
+    measured = large_runs.run(up, timeout=1200)
 
-    seconds, peak = time.monotonic() - started, operator.peak_rss_bytes()
-    status = run["status"]
-    cleanup += [S3Location.parse(status["rawPath"]), S3Location.parse(status["quarantinePath"])]
-    assert failed_condition(run)["reason"] == "EngineUnavailable", status  # after ingest, at the transform
+    status = measured.run["status"]
+    large_runs.made += [S3Location.parse(status["rawPath"]), S3Location.parse(status["quarantinePath"])]
+    assert measured.failed()["reason"] == "EngineUnavailable", status  # after ingest, at the transform
     expected = (blocks * orders.rows_per_block, orders.valid_rows(blocks), orders.invalid_rows(blocks))
     assert (status["counts"]["input"], status["counts"]["valid"], status["counts"]["rejected"]) == expected
-    raw = pq.ParquetFile(ObjectSource(s3, S3Location.parse(status["rawPath"])).open_random())
+    raw = pq.ParquetFile(ObjectSource(large_runs.s3, S3Location.parse(status["rawPath"])).open_random())
     assert raw.metadata.num_rows == orders.valid_rows(blocks)
-    assert peak < PEAK_RSS_BOUND, f"peak RSS {peak / 2**20:.0f} MiB for a {up.size / GiB:.2f} GiB upload"
-    print(
-        f"{up.size / GiB:.2f} GiB, {expected[0]:,} rows through ingest in {seconds:.0f}s; operator peak RSS "
-        f"{peak / 2**20:.0f} MiB (at start {baseline / 2**20:.0f} MiB)"
-    )
+    assert measured.peak_rss < PEAK_RSS_BOUND, measured.line()
+    print(f"{up.size / GiB:.2f} GiB, {expected[0]:,} rows through ingest {measured.line()}")
 
 
-def test_a_1_gib_upload_whose_header_does_not_match_fails_at_once_in_little_memory(
-    run_namespace: str,
-    custom_objects: client.CustomObjectsApi,
-    s3: Any,
-    operator: OperatorProcess,
-    cleanup: list[S3Location],
-) -> None:
-    orders = OrdersCsv(header=b"id,customer,total,day,note\n")
-    up, _ = put_large_csv(s3, orders, GiB, cleanup)
-    baseline = operator.peak_rss_bytes()
-    started = time.monotonic()
+def test_a_1_gib_upload_whose_header_does_not_match_fails_at_once_in_little_memory(large_runs: LargeRuns) -> None:
+    up, _ = large_runs.put(OrdersCsv(header=b"id,customer,total,day,note\n"), GiB)
 
-    create_run(custom_objects, run_namespace, run_body(up, "orders", engines=NO_TRANSFORM))
-    run = wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded", "Failed"}, timeout=120, poll=0.2)
+    measured = large_runs.run(up, timeout=120)
 
-    seconds, peak = time.monotonic() - started, operator.peak_rss_bytes()
-    failed = failed_condition(run)
-    assert failed["reason"] == "MissingColumns", run["status"]
-    assert "lacks required column(s) order_id, customer_id, amount, date" in failed["message"]
-    assert peak < PEAK_RSS_BOUND, f"peak RSS {peak / 2**20:.0f} MiB"
-    print(
-        f"{up.size / GiB:.2f} GiB with a wrong header: Failed in {seconds:.1f}s; operator peak RSS "
-        f"{peak / 2**20:.0f} MiB (at start {baseline / 2**20:.0f} MiB)"
-    )
+    assert measured.failed()["reason"] == "MissingColumns", measured.run["status"]
+    assert "lacks required column(s) order_id, customer_id, amount, date" in measured.failed()["message"]
+    assert measured.peak_rss < PEAK_RSS_BOUND, measured.line()
+    print(f"{up.size / GiB:.2f} GiB with a wrong header: Failed {measured.line()}")
