@@ -6,6 +6,7 @@ memory measured: tests/faults/test_large_upload.py.)"""
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.large_orders import OrdersCsv, PutObject, put_chunks
+from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import ingest_upload
 from lakehouse.ingest.errors import InvalidEncodingError
 from lakehouse.storage.layout import IngestPaths
@@ -44,20 +46,20 @@ def put(s3: Any, chunks: Iterator[bytes], upload_id: str) -> PutObject:
 
 
 def test_an_upload_larger_than_parts_streams_to_raw_and_quarantine(s3: Any, paths: IngestPaths) -> None:
-    orders = OrdersCsv(rows_per_block=100_000, invalid_every=1000)
+    large = OrdersCsv(rows_per_block=100_000, invalid_every=1000)
     blocks = 4  # about 60 MiB of CSV: several batches and several parts of raw/
-    put_object = put(s3, orders.blocks(blocks), new_upload_id("stream"))
+    put_object = put(s3, large.blocks(blocks), new_upload_id("stream"))
     source = put_object.location
     try:
         report = ingest_upload(s3, ORDERS, source, "csv", "u-stream", paths, put_object.sha256)
 
-        assert (report.valid_rows, report.rejected_rows) == (orders.valid_rows(blocks), orders.invalid_rows(blocks))
+        assert (report.valid_rows, report.rejected_rows) == (large.valid_rows(blocks), large.invalid_rows(blocks))
         raw = pq.ParquetFile(ObjectSource(s3, paths.raw).open_random())
         quarantine = pq.ParquetFile(ObjectSource(s3, paths.quarantine).open_random())
         assert (raw.metadata.num_rows, quarantine.metadata.num_rows) == (report.valid_rows, report.rejected_rows)
         assert raw.metadata.num_row_groups > 1  # written batch by batch
         first = raw.read_row_group(0, columns=["order_id"]).column("order_id")[0].as_py()
-        assert first == orders.order_id(0, 0)
+        assert first == large.order_id(0, 0)
         reasons = set(quarantine.read(columns=["_reject_reason"]).column(0).to_pylist())
         assert reasons == {"amount_positive: amount > 0 failed (value -1.00)"}
         assert head_object(s3, paths.raw)["Metadata"]["upload-id"] == "u-stream"  # type: ignore[index]
@@ -66,10 +68,33 @@ def test_an_upload_larger_than_parts_streams_to_raw_and_quarantine(s3: Any, path
         s3.delete_object(Bucket=source.bucket, Key=source.key)
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "json"])
+def test_parquet_row_groups_and_json_lines_stream_from_s3(s3: Any, paths: IngestPaths, fmt: str) -> None:
+    """Parquet is read by ranged GETs (its footer, then a row group at a time); JSON lines front to back."""
+    sample = orders(30_000, invalid_every=100)
+    if fmt == "parquet":
+        buffer = io.BytesIO()
+        pq.write_table(pq.read_table(io.BytesIO(sample.parquet_bytes())), buffer, row_group_size=4_000)
+        data = buffer.getvalue()
+    else:
+        data = sample.json_lines_bytes()
+    source = put(s3, iter([data]), new_upload_id("stream"))
+    try:
+        report = ingest_upload(s3, ORDERS, source.location, fmt, "u-stream", paths, source.sha256)  # type: ignore[arg-type]
+
+        assert (report.valid_rows, report.rejected_rows) == (len(sample.valid), len(sample.rejected))
+        raw = pq.read_table(ObjectSource(s3, paths.raw).open_random())
+        assert sorted(raw.column("order_id").to_pylist()) == sorted(sample.valid)
+        quarantine = pq.read_table(ObjectSource(s3, paths.quarantine).open_random())
+        assert sorted(quarantine.column("_source_row").to_pylist()) == sorted(sample.rejected)
+    finally:
+        s3.delete_object(Bucket=source.location.bucket, Key=source.location.key)
+
+
 def test_a_file_that_fails_part_way_leaves_no_object_and_no_part(s3: Any, paths: IngestPaths) -> None:
-    orders = OrdersCsv(rows_per_block=100_000, invalid_every=1000)
+    large = OrdersCsv(rows_per_block=100_000, invalid_every=1000)
     line = 1 + 3 * 100_000 + 1
-    chunks = [*orders.blocks(3), b"1,2,\xe9,2025-01-01,latin-1\n"]  # past the first parts of raw/
+    chunks = [*large.blocks(3), b"1,2,\xe9,2025-01-01,latin-1\n"]  # past the first parts of raw/
     source = put(s3, iter(chunks), new_upload_id("stream")).location
     try:
         with pytest.raises(InvalidEncodingError, match=f"byte 0xe9 on line {line}"):
