@@ -5,16 +5,24 @@ typing happens in validation, value by value. Lines that cannot even be parsed (
 with the wrong number of fields, a JSON line that is not JSON) are kept with the reason.
 What spoils the whole file (text that is not UTF-8, a column named twice, a damaged Parquet
 footer) raises an InputError that names the line or column.
+
+A file is read in batches of bounded size (`open_batches`), so an upload of gigabytes never sits in
+memory: its columns are known from its first bytes (a CSV header, the first JSON lines) or its footer
+(Parquet) before any row is read, and its rows follow batch by batch, numbered as in the whole file.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
+import itertools
 import json
 import math
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -32,11 +40,20 @@ from lakehouse.ingest.errors import (
 )
 
 ROW_NUMBER = "_source_row"
-# Arrow parses CSV in blocks (1 MiB by default) and gives up on a row longer than a block.
+# The text read into one batch: large enough for Arrow to work fast, small enough to bound memory.
+BLOCK_BYTES = 8 * 2**20
+# Rows of a Parquet batch: a block of text at 128 bytes a row, which few rows exceed.
+ROW_BYTES_GUESS = 128
+# A CSV header must end within this many bytes (the first bytes of the file, read on their own).
+HEADER_BYTES = 2**20
+# Arrow parses CSV in blocks and gives up on a row longer than a block. It reads several blocks ahead (held
+# as Python bytes when it reads from Python), so its blocks are kept small and joined into batches after.
+_ARROW_BLOCK_BYTES = 2**20
 _ROW_LONGER_THAN_BLOCK = "straddling object"
 _MAX_BLOCK_BYTES = 2**31 - 1
 # Arrow prints a double in exponent notation from here on, so its text is no longer the file's.
 _EXACT_DOUBLE_LIMIT = 1e15
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -53,32 +70,135 @@ class SourceTable:
     unsupported_columns: dict[str, str] = field(default_factory=dict)
 
 
+class UploadSource(Protocol):
+    """An upload's bytes, read without holding them all: its first bytes, front to back, or at random."""
+
+    size: int
+    failure: BaseException | None  # a fault of the server the bytes come from, met while reading
+
+    def head(self, length: int) -> bytes: ...
+
+    def open(self) -> BinaryIO: ...
+
+    def open_random(self) -> BinaryIO: ...
+
+    def sha256(self) -> str: ...
+
+
+class BytesSource:
+    """An upload already in memory (NiFi's step, tests)."""
+
+    failure: BaseException | None = None
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self.size = len(data)
+
+    def head(self, length: int) -> bytes:
+        return self._data[:length]
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self._data)
+
+    def open_random(self) -> BinaryIO:
+        return io.BytesIO(self._data)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self._data).hexdigest()
+
+
+@dataclass
+class SourceBatches:
+    """An upload opened for reading: the columns it declares (a CSV header, a Parquet schema, the keys of the
+    first JSON lines), known before its rows are read, and its rows in batches of bounded size."""
+
+    columns: list[str]
+    batches: Iterator[SourceTable]
+    unsupported_columns: dict[str, str] = field(default_factory=dict)
+
+
 def read_source(data: bytes, source_format: SourceFormat) -> SourceTable:
-    readers = {SourceFormat.CSV: _read_csv, SourceFormat.JSON: _read_json_lines, SourceFormat.PARQUET: _read_parquet}
+    """A whole file in memory as one table (tests and benchmarks; the engines read in batches)."""
+    opened = open_batches(BytesSource(data), source_format)
+    return concat_sources(list(opened.batches), opened.unsupported_columns)
+
+
+def open_batches(source: UploadSource, source_format: SourceFormat, block_bytes: int = BLOCK_BYTES) -> SourceBatches:
+    """Reads only what tells the file's columns; the rows come as the batches are iterated. Raises an
+    InputError for a file that is not readable in the declared format, at once or from the batch it is met in."""
+    readers = {SourceFormat.CSV: _csv_batches, SourceFormat.JSON: _json_batches, SourceFormat.PARQUET: _parquet_batches}
+    opened = _input_errors(source, source_format, lambda: readers[source_format](source, block_bytes))
+    return SourceBatches(
+        opened.columns,
+        _batches_with_input_errors(source, source_format, opened.batches),
+        opened.unsupported_columns,
+    )
+
+
+def _batches_with_input_errors(
+    source: UploadSource, source_format: SourceFormat, batches: Iterator[SourceTable]
+) -> Iterator[SourceTable]:
+    while True:
+        batch = _input_errors(source, source_format, lambda: next(batches, None))
+        if batch is None:
+            return
+        yield batch
+
+
+def _input_errors(source: UploadSource, source_format: SourceFormat, read: Callable[[], _T]) -> _T:
+    """Arrow's and Python's reading errors as the InputError they mean; a fault of the server passes as it is."""
     try:
-        return readers[source_format](data)
+        return read()
     except InputError:
         raise
-    except UnicodeDecodeError as error:
-        raise _not_utf8(data) from error
-    except (pa.ArrowInvalid, OSError) as error:
-        raise UnreadableSourceError(
-            f"cannot read the file as {source_format}: {error}; check the file and its declared format"
-        ) from error
+    except Exception as error:
+        if source.failure is not None:
+            raise source.failure from error
+        if isinstance(error, UnicodeDecodeError):
+            raise _not_utf8(source) from error
+        if isinstance(error, pa.ArrowInvalid | OSError):
+            raise UnreadableSourceError(
+                f"cannot read the file as {source_format}: {error}; check the file and its declared format"
+            ) from error
+        raise
 
 
-def _not_utf8(data: bytes) -> InvalidEncodingError:
-    """Where a text file stops being UTF-8 (decoded again, so only ever on the failure path)."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return InvalidEncodingError("the file is UTF-16 text (it starts with a UTF-16 byte order mark); save as UTF-8")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        return InvalidEncodingError(
-            f"the file is not UTF-8: byte 0x{data[error.start]:02x} on line {line} is not valid UTF-8 "
-            "(Latin-1 or Windows-1252 text?); save the file as UTF-8"
+def concat_sources(batches: list[SourceTable], unsupported: dict[str, str] | None = None) -> SourceTable:
+    if len(batches) == 1:
+        return batches[0]
+    table = pa.concat_tables([b.table for b in batches], promote_options="default")
+    masks: dict[str, np.ndarray] = {}
+    for name in {name for b in batches for name in b.invalid_values}:
+        masks[name] = np.concatenate(
+            [b.invalid_values.get(name, np.zeros(b.table.num_rows, dtype=bool)) for b in batches]
         )
+    unparseable = sorted((row for b in batches for row in b.unparseable), key=lambda row: row[0])
+    return SourceTable(table, unparseable, masks, dict(unsupported or {}))
+
+
+def _not_utf8(source: UploadSource) -> InvalidEncodingError:
+    """Where a text file stops being UTF-8 (read again, so only ever on the failure path)."""
+    if source.head(2).startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return InvalidEncodingError("the file is UTF-16 text (it starts with a UTF-16 byte order mark); save as UTF-8")
+    line, carry = 1, b""
+    with source.open() as stream:
+        while chunk := stream.read(BLOCK_BYTES):
+            data = carry + chunk
+            try:
+                data.decode("utf-8")
+                carry = b""
+            except UnicodeDecodeError as error:
+                if error.reason == "unexpected end of data" and len(chunk) == BLOCK_BYTES:
+                    # A character cut at the chunk's end: decode it with the next chunk.
+                    carry = data[error.start :]
+                    line += data.count(b"\n", 0, error.start)
+                    continue
+                line += data.count(b"\n", 0, error.start)
+                return InvalidEncodingError(
+                    f"the file is not UTF-8: byte 0x{data[error.start]:02x} on line {line} is not valid UTF-8 "
+                    "(Latin-1 or Windows-1252 text?); save the file as UTF-8"
+                )
+            line += data.count(b"\n")
     return InvalidEncodingError("the file is not valid UTF-8 text; save it as UTF-8")
 
 
@@ -126,100 +246,199 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def _read_csv(data: bytes) -> SourceTable:
-    column_names = _csv_header(data)
+def _csv_batches(source: UploadSource, block_bytes: int) -> SourceBatches:
+    column_names = _csv_header(source)
     _check_column_names(column_names)
-    block_size = None
-    try:
-        table, skipped = _parse_csv(data, column_names, use_threads=True)
-    except pa.ArrowInvalid as error:
-        if _ROW_LONGER_THAN_BLOCK not in str(error):
-            raise
-        # A row longer than a block (a field of megabytes): read the file as one block.
-        block_size = min(len(data) + 1, _MAX_BLOCK_BYTES)
-        table, skipped = _parse_csv(data, column_names, use_threads=True, block_size=block_size)
-    if skipped:
-        # Threaded parsing cannot number bad rows; the rare file that has some is parsed again.
-        table, skipped = _parse_csv(data, column_names, use_threads=False, block_size=block_size)
-    table = _named_columns(table)
-    return SourceTable(table.append_column(ROW_NUMBER, _csv_row_numbers(table.num_rows, skipped)), skipped)
+    named = [name for name in column_names if name.strip()]
+    return SourceBatches(named, _csv_rows(source, column_names, named, block_bytes))
 
 
-def _csv_header(data: bytes) -> list[str]:
+def _csv_header(source: UploadSource) -> list[str]:
+    data = source.head(HEADER_BYTES)
     end = data.find(b"\n")
     line = data[: end if end >= 0 else len(data)]
     if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise _not_utf8(data)
+        raise _not_utf8(source)
     if b"\x00" in line:
         raise InvalidEncodingError(
             "the header line holds NUL bytes: the file is binary (compressed?) or UTF-16 text; "
             "CSV uploads must be UTF-8 text"
         )
+    if end < 0 and source.size > len(data):
+        raise UnreadableSourceError(
+            f"the CSV header is longer than {HEADER_BYTES // 2**20} MiB: the file is not CSV, or not split into lines"
+        )
     try:
         header = line.decode("utf-8-sig").rstrip("\r")
     except UnicodeDecodeError:
-        raise _not_utf8(data) from None
+        raise _not_utf8(source) from None
     if not header.strip():
         raise UnreadableSourceError("the CSV file has no header row; its first line must name the columns")
     # Every column is read as text, which needs the names up front.
     return pacsv.read_csv(io.BytesIO(header.encode() + b"\n")).column_names
 
 
-def _parse_csv(
-    data: bytes, column_names: list[str], *, use_threads: bool, block_size: int | None = None
-) -> tuple[pa.Table, list[tuple[int, str, str]]]:
-    skipped: list[tuple[int, str, str]] = []
+class _CsvRowNumbers:
+    """Numbers the parsed rows 1, 2, ... skipping the numbers of malformed rows (their own line number less
+    the header's). Arrow reports a malformed row while parsing ahead, so one is held until the batch that
+    reaches its number, keeping the quarantine in file order."""
 
+    def __init__(self) -> None:
+        self._next = 1
+        self._bad: set[int] = set()
+        self._held: list[tuple[int, str, str]] = []
+        self.parsed = 0
+
+    def malformed(self, row: tuple[int, str, str]) -> None:
+        if row[0] not in self._bad:  # a file read again from the start reports its rows again
+            self._bad.add(row[0])
+            self._held.append(row)
+
+    def number(self, parsed_rows: int) -> tuple[pa.Array, list[tuple[int, str, str]]]:
+        """Numbers for the next `parsed_rows` rows, and the malformed rows up to the last of them."""
+        numbers: list[int] = []
+        while len(numbers) < parsed_rows:
+            if self._next not in self._bad:
+                numbers.append(self._next)
+            self._next += 1
+        self.parsed += parsed_rows
+        last = numbers[-1] if numbers else self._next - 1
+        due = [row for row in self._held if row[0] <= last]
+        self._held = [row for row in self._held if row[0] > last]
+        return pa.array(numbers, pa.int64()), due
+
+    def rest(self) -> list[tuple[int, str, str]]:
+        rest, self._held = self._held, []
+        return rest
+
+
+def _csv_rows(
+    source: UploadSource, column_names: list[str], named: list[str], block_bytes: int
+) -> Iterator[SourceTable]:
+    numbering = _CsvRowNumbers()
+    for table in _coalesced(_csv_tables(source, column_names, block_bytes, numbering), block_bytes):
+        numbers, malformed = numbering.number(table.num_rows)
+        yield SourceTable(table.append_column(ROW_NUMBER, numbers), malformed)
+    empty = pa.table({name: pa.array([], pa.string()) for name in named})
+    rest = numbering.rest()
+    if rest or not numbering.parsed:
+        # A file with no row still gives one (empty) batch, so every check is counted, as for any file.
+        yield SourceTable(empty.append_column(ROW_NUMBER, pa.array([], pa.int64())), rest)
+
+
+def _csv_tables(
+    source: UploadSource, column_names: list[str], block_bytes: int, numbering: _CsvRowNumbers
+) -> Iterator[pa.Table]:
+    """The parsed rows, in Arrow's blocks. Small blocks: Arrow reads several ahead, which holds memory."""
+    read_block = min(block_bytes, _ARROW_BLOCK_BYTES)
+    given = 0  # rows already given out, skipped when the file is read again with larger blocks
+    while True:
+        try:
+            seen = 0
+            for parsed in _parse_csv(source, column_names, read_block, numbering.malformed):
+                skip = min(max(given - seen, 0), parsed.num_rows)
+                seen += parsed.num_rows
+                if skip < parsed.num_rows:
+                    given += parsed.num_rows - skip
+                    yield _named_columns(parsed.slice(skip))
+            return
+        except _RowLongerThanBlockError:
+            if read_block >= _MAX_BLOCK_BYTES:
+                raise
+            # A row longer than a block (a field of megabytes): read the file again in larger blocks.
+            read_block = min(read_block * 16, _MAX_BLOCK_BYTES)
+
+
+def _coalesced(tables: Iterator[pa.Table], target_bytes: int) -> Iterator[pa.Table]:
+    """Tables joined until they hold `target_bytes`, so validation and row groups work on large batches."""
+    held: list[pa.Table] = []
+    size = 0
+    for table in tables:
+        held.append(table)
+        size += table.nbytes
+        if size >= target_bytes:
+            yield pa.concat_tables(held)
+            held, size = [], 0
+    if held:
+        yield pa.concat_tables(held)
+
+
+class _RowLongerThanBlockError(Exception):
+    pass
+
+
+def _parse_csv(
+    source: UploadSource,
+    column_names: list[str],
+    block_bytes: int,
+    on_malformed: Callable[[tuple[int, str, str]], None],
+) -> Iterator[pa.Table]:
     def keep_bad_row(row: pacsv.InvalidRow) -> str:
         # `number` is the physical line, and the header is line 1.
         row_number = row.number - 1 if row.number is not None else -1
         reason = f"malformed CSV row: expected {row.expected_columns} fields, got {row.actual_columns}"
-        skipped.append((row_number, row.text, reason))
+        on_malformed((row_number, row.text, reason))
         return "skip"
 
-    read_options = pacsv.ReadOptions(use_threads=use_threads)
-    if block_size:
-        read_options.block_size = block_size
-    try:
-        table = pacsv.read_csv(
-            io.BytesIO(data),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in column_names},
-                strings_can_be_null=True,
-                null_values=[""],
-            ),
-            # Quoted values may hold line breaks; without this a block boundary inside one loses the file.
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep_bad_row, newlines_in_values=True),
-            read_options=read_options,
-        )
-    except pa.ArrowInvalid as error:
-        if "UTF8" in str(error):
-            raise _not_utf8(data) from error
-        raise
-    return table, skipped
-
-
-def _csv_row_numbers(parsed_rows: int, skipped: list[tuple[int, str, str]]) -> pa.Array:
-    """Row numbers of the parsed rows, skipping the numbers of malformed ones."""
-    if not skipped:
-        return pa.array(range(1, parsed_rows + 1), pa.int64())
-    bad = {row for row, _, _ in skipped}
-    numbers, candidate = [], 1
-    while len(numbers) < parsed_rows:
-        if candidate not in bad:
-            numbers.append(candidate)
-        candidate += 1
-    return pa.array(numbers, pa.int64())
+    with source.open() as stream:
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in column_names},
+                    strings_can_be_null=True,
+                    null_values=[""],
+                ),
+                # Quoted values may hold line breaks; without this a block boundary inside one loses the file.
+                parse_options=pacsv.ParseOptions(invalid_row_handler=keep_bad_row, newlines_in_values=True),
+                # One thread: only then does Arrow know the line number of a malformed row.
+                read_options=pacsv.ReadOptions(use_threads=False, block_size=block_bytes),
+            )
+            for batch in reader:
+                yield pa.Table.from_batches([batch])
+        except pa.ArrowInvalid as error:
+            if source.failure is None and _ROW_LONGER_THAN_BLOCK in str(error):
+                raise _RowLongerThanBlockError from error
+            if source.failure is None and "UTF8" in str(error):
+                raise _not_utf8(source) from error
+            raise
 
 
 # --- JSON lines ----------------------------------------------------------------------------------
 
 
-def _read_json_lines(data: bytes) -> SourceTable:
+def _json_batches(source: UploadSource, block_bytes: int) -> SourceBatches:
+    """JSON lines in chunks of whole lines; the first chunk's keys stand for the file's columns."""
+    chunks = _line_chunks(source, block_bytes)
+    first_line, data = next(chunks, (1, b""))
+    first = _read_json_lines(data, source, first_line)
+    rest = (_read_json_lines(chunk, source, line) for line, chunk in chunks)
+    columns = [name for name in first.table.column_names if name != ROW_NUMBER]
+    return SourceBatches(columns, itertools.chain([first], rest))
+
+
+def _line_chunks(source: UploadSource, block_bytes: int) -> Iterator[tuple[int, bytes]]:
+    """About `block_bytes` of whole lines at a time, each with the number of its first line."""
+    line, carry = 1, b""
+    with source.open() as stream:
+        while block := stream.read(block_bytes):
+            data = carry + block
+            end = data.rfind(b"\n") + 1
+            if end == 0:  # one line longer than a block: read on until it ends
+                carry = data
+                continue
+            yield line, data[:end]
+            line += data.count(b"\n", 0, end)
+            carry = data[end:]
+    if carry:
+        yield line, carry
+
+
+def _read_json_lines(data: bytes, source: UploadSource, first_line: int = 1) -> SourceTable:
     try:
         table = pajson.read_json(io.BytesIO(data))
         if not _text_survives(table):
-            return _read_json_lines_slowly(data)
+            return _read_json_lines_slowly(data, source, first_line)
         timestamp_columns = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
         if timestamp_columns:
             # Arrow turned ISO-looking strings into timestamps, losing their text ("2025-01-02"
@@ -229,14 +448,15 @@ def _read_json_lines(data: bytes) -> SourceTable:
             table = pajson.read_json(io.BytesIO(data), parse_options=options)
     except pa.ArrowInvalid:
         # Mixed types or a broken line: fall back to line-by-line parsing so only bad lines are lost.
-        return _read_json_lines_slowly(data)
+        return _read_json_lines_slowly(data, source, first_line)
     try:
         table.validate(full=True)  # Arrow's JSON reader does not check that strings are UTF-8
     except pa.ArrowInvalid:
-        raise _not_utf8(data) from None
+        raise _not_utf8(source) from None
     table = _named_columns(table)
     text = {name: _as_text(column) for name, column in zip(table.column_names, table.columns, strict=True)}
-    return SourceTable(pa.table({**text, ROW_NUMBER: pa.array(range(1, table.num_rows + 1), pa.int64())}))
+    numbers = pa.array(range(first_line, first_line + table.num_rows), pa.int64())
+    return SourceTable(pa.table({**text, ROW_NUMBER: numbers}))
 
 
 def _text_survives(table: pa.Table) -> bool:
@@ -246,6 +466,8 @@ def _text_survives(table: pa.Table) -> bool:
         if pa.types.is_nested(column.type):
             return False
         if pa.types.is_floating(column.type):
+            if pc.any(pc.or_(pc.is_nan(column), pc.is_inf(column))).as_py():
+                return False  # NaN or Infinity: only the line-by-line reader keeps how the file wrote it
             largest = pc.max(pc.abs(column)).as_py()
             if largest is not None and largest >= _EXACT_DOUBLE_LIMIT:
                 return False
@@ -262,17 +484,17 @@ def _json_float(text: str) -> float | _NonJsonNumber:
     return number if math.isfinite(number) else _NonJsonNumber(text)
 
 
-def _read_json_lines_slowly(data: bytes) -> SourceTable:
+def _read_json_lines_slowly(data: bytes, source: UploadSource, first_line: int) -> SourceTable:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise _not_utf8(data) from None
+        raise _not_utf8(source) from None
     records: list[dict[str, str | None]] = []
     row_numbers: list[int] = []
     unparseable: list[tuple[int, str, str]] = []
     invalid: dict[str, list[int]] = {}
     # Only "\n" ends a JSON line: str.splitlines would also split at characters JSON strings may hold (U+2028).
-    for number, text_line in enumerate(text.split("\n"), start=1):
+    for number, text_line in enumerate(text.split("\n"), start=first_line):
         line = text_line.removesuffix("\r")
         if not line.strip():
             continue
@@ -318,22 +540,46 @@ def _json_text(value: object) -> tuple[str | None, bool]:
 # --- Parquet -------------------------------------------------------------------------------------
 
 
-def _read_parquet(data: bytes) -> SourceTable:
-    parquet = pq.ParquetFile(io.BytesIO(data))
+def _parquet_batches(source: UploadSource, block_bytes: int) -> SourceBatches:
+    """The footer (ranged reads at the end) tells the columns; the rows come a row group at a time."""
+    parquet = pq.ParquetFile(source.open_random())
     _check_column_names(parquet.schema_arrow.names)
-    table = parquet.read()
     claimed = parquet.metadata.num_rows
-    if table.num_rows != claimed:
-        raise UnreadableSourceError(
-            f"the Parquet footer claims {claimed} rows, but the file holds {table.num_rows}: "
-            "the file is damaged; write it again"
-        )
-    columns: dict[str, pa.ChunkedArray] = {}
+    held = sum(parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups))
+    if held != claimed:
+        raise _footer_claims(claimed, held)
     unsupported: dict[str, str] = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    for column in parquet.schema_arrow:
         try:
-            columns[name] = _as_text(column)
+            _as_text(pa.chunked_array([], column.type))
         except _NoTextError as error:
-            unsupported[name] = str(error)
-    row_numbers = pa.array(range(1, table.num_rows + 1), pa.int64())
-    return SourceTable(pa.table({**columns, ROW_NUMBER: row_numbers}), unsupported_columns=unsupported)
+            unsupported[column.name] = str(error)
+    names = [name for name in parquet.schema_arrow.names if name not in unsupported]
+    return SourceBatches(
+        names, _parquet_rows(parquet, names, claimed, max(block_bytes // ROW_BYTES_GUESS, 1)), unsupported
+    )
+
+
+def _footer_claims(claimed: int, held: int) -> UnreadableSourceError:
+    return UnreadableSourceError(
+        f"the Parquet footer claims {claimed} rows, but the file holds {held}: the file is damaged; write it again"
+    )
+
+
+def _parquet_rows(parquet: pq.ParquetFile, names: list[str], claimed: int, batch_rows: int) -> Iterator[SourceTable]:
+    first_row = 1
+    batches = parquet.iter_batches(batch_size=batch_rows, columns=names, use_threads=False)
+    for batch in itertools.chain(batches, [None] if claimed == 0 else []):
+        table = pa.Table.from_batches([batch]) if batch is not None else parquet.schema_arrow.empty_table()
+        columns: dict[str, pa.ChunkedArray] = {}
+        unsupported: dict[str, str] = {}
+        for name in names:
+            try:
+                columns[name] = _as_text(table.column(name))
+            except _NoTextError as error:  # values of a type that has a text form, but not these (binary)
+                unsupported[name] = str(error)
+        row_numbers = pa.array(range(first_row, first_row + table.num_rows), pa.int64())
+        first_row += table.num_rows
+        yield SourceTable(pa.table({**columns, ROW_NUMBER: row_numbers}), unsupported_columns=unsupported)
+    if first_row - 1 != claimed:
+        raise _footer_claims(claimed, first_row - 1)

@@ -66,13 +66,17 @@ class ValidationResult:
         return self.valid.num_rows + self.rejected.num_rows
 
 
-def validate(contract: DatasetContract, source: SourceTable) -> ValidationResult:
-    table = source.table
-    _check_types(contract, source.unsupported_columns)
-    found = [name for name in table.column_names if name != ROW_NUMBER]
+def check_columns(contract: DatasetContract, found: list[str], unsupported: dict[str, str]) -> None:
+    """Whether a file with these columns can be ingested at all: known from its header, before any row."""
+    _check_types(contract, unsupported)
     missing = [name for name in contract.required_source_columns if name not in found]
     if missing:
         raise _missing_columns_error(contract, missing, found)
+
+
+def validate(contract: DatasetContract, source: SourceTable) -> ValidationResult:
+    table = source.table
+    check_columns(contract, [name for name in table.column_names if name != ROW_NUMBER], source.unsupported_columns)
 
     failures: list[tuple[np.ndarray, str, Column, Rule | None]] = []
     typed: dict[str, pa.Array] = {}
@@ -294,9 +298,10 @@ def _rejected_rows(
     raw_records: list[str | None] = [None] * len(rows)
     messages = ["; ".join(reasons[row]) for row in rows.tolist()]
 
-    for row_number, raw_text, reason in unparseable:
+    if unparseable:  # their values are in _raw_record only
         for name in source_columns:
-            columns[name] = pa.concat_arrays([columns[name].combine_chunks(), pa.nulls(1, pa.string())])
+            columns[name] = pa.concat_arrays([columns[name].combine_chunks(), pa.nulls(len(unparseable), pa.string())])
+    for row_number, raw_text, reason in unparseable:
         row_numbers.append(row_number)
         raw_records.append(raw_text)
         messages.append(reason)

@@ -59,7 +59,7 @@ def run_step(
             error=StepError(reason=reason, message=str(error)),
         )
         return {RESULT_ENTRY: step_result.to_json()}
-    result = files.report.result
+    result = files.report
     entries = {RAW_ENTRY: parquet_bytes(files.raw)}
     if files.quarantine is not None:
         entries[QUARANTINE_ENTRY] = parquet_bytes(files.quarantine)
@@ -69,8 +69,8 @@ def run_step(
         dataset=dataset,
         contract_version=contract.version,
         input_rows=result.input_rows,
-        valid_rows=result.valid.num_rows,
-        rejected_rows=result.rejected.num_rows,
+        valid_rows=result.valid_rows,
+        rejected_rows=result.rejected_rows,
         bytes_in=files.report.bytes_in,
         checks=[
             CheckCount(check_name=c.check_name, column=c.column, passed=c.passed, failed=c.failed)

@@ -31,6 +31,10 @@ class S3Location:
         return f"s3://{self.bucket}/{self.key}"
 
 
+# The one Parquet encoding of the platform's files, whoever writes them.
+PARQUET_COMPRESSION = "zstd"
+
+
 class ObjectNotFoundError(FileNotFoundError):
     pass
 
@@ -69,11 +73,11 @@ def write_parquet(client: Any, location: S3Location, table: pa.Table, metadata: 
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
-    """The one Parquet encoding of the platform's files (zstd), whoever writes them."""
+    """The platform's Parquet encoding of a table held in memory."""
     import pyarrow.parquet as pq
 
     buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
+    pq.write_table(table, buffer, compression=PARQUET_COMPRESSION)
     return buffer.getvalue()
 
 

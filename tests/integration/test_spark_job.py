@@ -146,7 +146,7 @@ def test_spark_writes_the_arrow_engines_bronze_table_exactly_once(
 
     started = time.monotonic()
     outcome = transform_until_done(spark_engine, run_context(up, spark_table), paths.raw.uri, JOB_SECONDS)
-    print(f"spark-submit of {report.result.valid.num_rows} raw rows: {time.monotonic() - started:.1f}s")
+    print(f"spark-submit of {report.valid_rows} raw rows: {time.monotonic() - started:.1f}s")
 
     assert isinstance(outcome, TransformOutcome)
     assert (outcome.table, outcome.rows_written) == (spark_table, 360)
@@ -209,7 +209,7 @@ def test_spark_commits_nothing_when_the_ingest_stage_rejected_every_row(
     sample = orders(12, invalid_every=1)
     up = upload(s3, sample.csv_bytes(), "orders", "csv")
     report, paths = ingest(s3, database_url, up)
-    assert report.result.valid.num_rows == 0 and read_parquet(s3, paths.raw).num_rows == 0
+    assert report.valid_rows == 0 and read_parquet(s3, paths.raw).num_rows == 0
     spark_table = scratch(scratch_tables, "spark_empty")
 
     outcome = transform_until_done(spark_engine, run_context(up, spark_table), paths.raw.uri, JOB_SECONDS)

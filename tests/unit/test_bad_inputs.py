@@ -48,7 +48,7 @@ def test_each_file_the_operator_gets_has_its_expected_outcome_in_both_engines(ca
     assert expected is not None
     files = ingest_bytes(contract, data, case.format, "u-1", "s3://uploads/u-1", sha256)  # type: ignore[arg-type]
     rejected = files.quarantine.to_pylist() if files.quarantine is not None else []
-    counts = (files.report.result.input_rows, files.raw.num_rows, len(rejected))
+    counts = (files.report.input_rows, files.raw.num_rows, len(rejected))
     assert counts == (expected.input, expected.valid, expected.rejected)
     assert step.error is None and (step.input_rows, step.valid_rows, step.rejected_rows) == counts
     reasons = {row["_source_row"]: row["_reject_reason"] for row in rejected}

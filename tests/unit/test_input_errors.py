@@ -42,16 +42,26 @@ ORDER_COLUMNS = {
 
 
 class ObjectStore:
-    """The two S3 calls the built-in engine makes; `fault` fails reads as a broken server would."""
+    """The S3 calls the built-in engine makes for a small file; `fault` fails reads as a broken server would."""
 
     def __init__(self, fault: Exception | None = None) -> None:
         self.objects: dict[S3Location, bytes] = {}
         self.fault = fault
 
-    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+    def head_object(self, Bucket: str, Key: str) -> dict[str, Any]:  # noqa: N803 - boto3's names
+        return {"ContentLength": len(self.objects[S3Location(Bucket, Key)])}
+
+    def get_object(self, Bucket: str, Key: str, Range: str | None = None) -> dict[str, Any]:  # noqa: N803
         if self.fault:
             raise self.fault
-        return {"Body": io.BytesIO(self.objects[S3Location(Bucket, Key)])}
+        data = self.objects[S3Location(Bucket, Key)]
+        if Range:  # bytes=first-last
+            first, last = (int(n) for n in Range.removeprefix("bytes=").split("-"))
+            data = data[first : last + 1]
+        return {"Body": io.BytesIO(data)}
+
+    def list_multipart_uploads(self, **_: Any) -> dict[str, Any]:
+        return {"Uploads": []}
 
     def put_object(self, Bucket: str, Key: str, Body: bytes, **_: Any) -> None:  # noqa: N803
         self.objects[S3Location(Bucket, Key)] = Body
@@ -174,7 +184,7 @@ def test_an_error_the_readers_do_not_know_still_fails_at_once(monkeypatch: pytes
     def unexpected(*_: Any) -> None:
         raise pa.ArrowNotImplementedError("Unsupported cast from something new")
 
-    monkeypatch.setattr("lakehouse.ingest.builtin.read_source", unexpected)
+    monkeypatch.setattr("lakehouse.ingest.builtin.open_batches", unexpected)
     data = b"order_id,customer_id,amount,date\n1,2,3.00,2025-01-01\n"
 
     with pytest.raises(RunRejectedError) as rejected:

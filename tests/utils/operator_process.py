@@ -74,6 +74,13 @@ class OperatorProcess:
                     return sample.value
         return 0.0
 
+    def peak_rss_bytes(self) -> int:
+        """The most memory the process has held resident since it started (the kernel's VmHWM)."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+        return int(kib) * 1024
+
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

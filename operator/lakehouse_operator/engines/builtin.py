@@ -35,13 +35,12 @@ class BuiltinIngestEngine(IngestEngine):
             raise RunRejectedError("SourceNotFound", f"{error}; upload the file again to start a new run") from error
         except InputError as error:  # the file itself: no retry can fix it, only server faults are retried
             raise RunRejectedError(error.reason, str(error)) from error
-        result = report.result
         return IngestOutcome(
-            input_rows=result.input_rows,
-            valid_rows=result.valid.num_rows,
-            rejected_rows=result.rejected.num_rows,
+            input_rows=report.input_rows,
+            valid_rows=report.valid_rows,
+            rejected_rows=report.rejected_rows,
             raw_uri=paths.raw.uri,
-            quarantine_uri=paths.quarantine.uri if result.rejected.num_rows else None,
+            quarantine_uri=paths.quarantine.uri if report.rejected_rows else None,
             bytes_in=report.bytes_in,
-            checks=result.checks,
+            checks=report.checks,
         )

@@ -35,7 +35,7 @@ def test_entries_hold_what_the_builtin_engine_writes() -> None:
     assert (result.input_rows, result.valid_rows, result.rejected_rows) == (50, 40, 10)
     assert result.contract_version == CONTRACTS.get("orders").version
     assert result.error is None
-    assert [c.as_result() for c in result.checks] == expected.report.result.checks
+    assert [c.as_result() for c in result.checks] == expected.report.checks
 
 
 def test_all_valid_file_has_no_quarantine_entry() -> None:
