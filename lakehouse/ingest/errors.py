@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
+
 
 class InputError(ValueError):
     """The file, as it is, cannot be ingested."""
 
-    reason: ClassVar[str]
+    reason: ClassVar[FailureReason]
 
     def __init__(self, message: str, column: str | None = None) -> None:
         super().__init__(message)
@@ -22,33 +24,33 @@ class InputError(ValueError):
 
 
 class ChecksumMismatchError(InputError):
-    reason = "ChecksumMismatch"
+    reason = FailureReason.CHECKSUM_MISMATCH
 
 
 class UnreadableSourceError(InputError):
     """The file as a whole cannot be read in the declared format."""
 
-    reason = "UnreadableSource"
+    reason = FailureReason.UNREADABLE_SOURCE
 
 
 class InvalidEncodingError(InputError):
     """A text file (CSV, JSON lines) that is not UTF-8."""
 
-    reason = "InvalidEncoding"
+    reason = FailureReason.INVALID_ENCODING
 
 
 class DuplicateColumnsError(InputError):
-    reason = "DuplicateColumns"
+    reason = FailureReason.DUPLICATE_COLUMNS
 
 
 class UnsupportedTypeError(InputError):
     """A column the contract wants has a type no contract type can be read from (a Parquet list, struct, map)."""
 
-    reason = "UnsupportedType"
+    reason = FailureReason.UNSUPPORTED_TYPE
 
 
 class MissingColumnsError(InputError):
-    reason = "MissingColumns"
+    reason = FailureReason.MISSING_COLUMNS
 
     def __init__(self, message: str, missing: list[str]) -> None:
         super().__init__(message, missing[0])
@@ -58,10 +60,10 @@ class MissingColumnsError(InputError):
 class WrongDelimiterError(MissingColumnsError):
     """The header is one column that holds the contract's names separated by something other than commas."""
 
-    reason = "WrongDelimiter"
+    reason = FailureReason.WRONG_DELIMITER
 
 
 class UnsupportedInputError(InputError):
     """Reading failed in a way the readers do not recognise; deterministic all the same, so not retried."""
 
-    reason = "UnsupportedInput"
+    reason = FailureReason.UNSUPPORTED_INPUT

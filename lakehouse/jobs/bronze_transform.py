@@ -46,11 +46,18 @@ from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.db.metadata import JobRow, MetadataStore
 from lakehouse.jobs import EXIT_REJECTED
 from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.k8s.ingestionrun.spec import TransformEngineName
 from lakehouse.logs import log_json, run_fields
 from lakehouse.settings import CatalogSettings, PlatformSettings, S3Settings
 
 log = logging.getLogger("bronze_transform")
+# The run's Failed reason when the data or the contract is wrong (exit status EXIT_REJECTED).
+REJECTION_REASONS: dict[type[Exception], FailureReason] = {
+    UnknownDatasetError: FailureReason.UNKNOWN_DATASET,
+    RawSchemaMismatchError: FailureReason.RAW_SCHEMA_MISMATCH,
+    IncompatibleContractError: FailureReason.INCOMPATIBLE_CONTRACT,
+}
 ENGINE = TransformEngineName.SPARK
 
 
@@ -192,7 +199,7 @@ def _transform(args: JobArgs) -> int:
     try:
         result = run(args, platform, spark)
     except (UnknownDatasetError, RawSchemaMismatchError, IncompatibleContractError) as error:
-        return _failed(metadata, job, EXIT_REJECTED, type(error).__name__.removesuffix("Error"), str(error))
+        return _failed(metadata, job, EXIT_REJECTED, REJECTION_REASONS[type(error)], str(error))
     except Exception as error:
         log.exception("the bronze transform of run %s failed", args.run_id)
         return _failed(metadata, job, 1, type(error).__name__, f"{type(error).__name__}: {error}")

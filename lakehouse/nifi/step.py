@@ -25,6 +25,7 @@ from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.formats import SourceFormat
 from lakehouse.ingest.builtin import ingest_bytes
 from lakehouse.ingest.errors import InputError
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.nifi.step_result import (
     QUARANTINE_ENTRY,
     RAW_ENTRY,
@@ -50,7 +51,7 @@ def run_step(
         contract = contracts.get(dataset)
         files = ingest_bytes(contract, data, source_format, upload_id, f"upload {upload_id}", sha256)  # type: ignore[arg-type]
     except (InputError, UnknownDatasetError) as error:  # this file cannot be ingested: the run fails with the reason
-        reason = error.reason if isinstance(error, InputError) else "UnknownDataset"
+        reason = error.reason if isinstance(error, InputError) else FailureReason.UNKNOWN_DATASET
         step_result = StepResult(
             upload_id=upload_id,
             run_uid=run_uid,
@@ -112,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_uid=args.run_uid,
             dataset=args.dataset,
             bytes_in=len(data),
-            error=StepError(reason="IngestStepError", message=f"{type(error).__name__}: {error}"),
+            error=StepError(reason=FailureReason.INGEST_STEP_ERROR, message=f"{type(error).__name__}: {error}"),
         )
         entries = {RESULT_ENTRY: step_result.to_json()}
         print(f"lakehouse.nifi.step: {type(error).__name__}: {error}", file=sys.stderr)

@@ -13,12 +13,10 @@ import re
 from typing import Any
 
 from lakehouse.contracts.model import DatasetContract
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.k8s.ingestionrun.spec import SOURCE_URI_PATTERN, is_upload_of
 from lakehouse_operator.engines.base import RunRejectedError
 from lakehouse_operator.settings import OperatorSettings
-
-SOURCE_NOT_ALLOWED = "SourceNotAllowed"
-TARGET_NOT_ALLOWED = "TargetNotAllowed"
 
 
 def target_of(spec: dict[str, Any], contract: DatasetContract) -> tuple[str, str]:
@@ -38,7 +36,7 @@ def check_source(spec: dict[str, Any], settings: OperatorSettings) -> None:
     else:
         return
     raise RunRejectedError(
-        SOURCE_NOT_ALLOWED,
+        FailureReason.SOURCE_NOT_ALLOWED,
         f"{uri} is not allowed ({why}): this run may read only "
         f"s3://{settings.uploads_bucket}/{dataset}/<date>/{upload_id}/<file>; upload the file through the API",
     )
@@ -51,7 +49,7 @@ def check_target(spec: dict[str, Any], contract: DatasetContract, settings: Oper
     if settings.is_sandbox(namespace):
         return
     raise RunRejectedError(
-        TARGET_NOT_ALLOWED,
+        FailureReason.TARGET_NOT_ALLOWED,
         f"a run of dataset {contract.name} writes only {contract.bronze.identifier}, not {namespace}.{table}; "
         "leave spec.target out (or name a table in a sandbox namespace of this install)",
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.k8s.ingestionrun import GROUP, KIND, VERSION
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, parse_time
 from lakehouse_operator.access import target_of
 from lakehouse_operator.engines.base import RunContext, RunRejectedError
@@ -44,4 +45,4 @@ def load_contract(dataset: str, contracts: ContractRegistry):
     try:
         return contracts.get(dataset)
     except UnknownDatasetError as error:
-        raise RunRejectedError("UnknownDataset", f"{error}; create the run for one of those") from error
+        raise RunRejectedError(FailureReason.UNKNOWN_DATASET, f"{error}; create the run for one of those") from error

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse_operator.engines.base import RunRejectedError
 from lakehouse_operator.settings import OperatorSettings
@@ -32,7 +33,7 @@ def choose_transform_engine(
 def _available(engine: str, stage: str, available: Collection[str]) -> str:
     if engine not in available:
         raise RunRejectedError(
-            "EngineUnavailable",
+            FailureReason.ENGINE_UNAVAILABLE,
             f"the {stage} engine {engine!r} is not enabled in this operator (enabled: {', '.join(sorted(available))}); "
             "create the run with another engine or enable it",
         )

@@ -27,6 +27,7 @@ from lakehouse.contracts.registry import ContractError
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.conditions import ConditionType
 from lakehouse.k8s.ingestionrun.phase import Phase
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 from lakehouse.k8s.ingestionrun.status import EngineChoice, IngestionRunStatus, RowCounts
 from lakehouse.logs import run_fields
@@ -149,7 +150,7 @@ def validate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         source = S3Location.parse(spec["source"]["uri"])
         if head_object(rt.s3, source) is None:
             raise RunRejectedError(
-                "SourceNotFound", f"{source.uri} does not exist; upload the file again to start a new run"
+                FailureReason.SOURCE_NOT_FOUND, f"{source.uri} does not exist; upload the file again to start a new run"
             )
         engine = choose_ingest_engine(spec, rt.settings, rt.ingest_engines)
         change = PhaseChange(
@@ -273,7 +274,7 @@ def _attempt(rt: Runtime, body: dict[str, Any], phase: Phase, attempt: int, work
                 f"{stage} failed {attempt} times in the {rt.settings.retry_window():.0f}s retry window, last with "
                 f"{type(error).__name__}: {error}; fix the cause and create a new run"
             )
-            _fail(rt, body, RunFailed(phase, stage, attempt, "RetriesExhausted", message))
+            _fail(rt, body, RunFailed(phase, stage, attempt, FailureReason.RETRIES_EXHAUSTED, message))
             return
         delay = rt.settings.retry_delay(attempt - 1)
         rt.status.set_phase(

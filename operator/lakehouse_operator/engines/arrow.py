@@ -22,6 +22,7 @@ from pyiceberg.exceptions import (
 from lakehouse.bronze.evolution import IncompatibleContractError
 from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze
 from lakehouse.bronze.writer import append_exactly_once
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.storage.s3 import S3Location, read_parquet
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, TransformEngine, TransformOutcome
 from lakehouse_operator.faults import pause_point
@@ -60,7 +61,7 @@ class ArrowTransformEngine(TransformEngine):
         try:
             bronze = to_bronze(run.contract, raw, RunStamp(run.upload_id, run.processing_date, run.ingest_timestamp))
         except RawSchemaMismatchError as error:
-            raise RunRejectedError("RawSchemaMismatch", str(error)) from error
+            raise RunRejectedError(FailureReason.RAW_SCHEMA_MISMATCH, str(error)) from error
         retries = ICEBERG_COMMIT_RETRIES.labels(run.dataset, "conflict")
         try:
             result = append_exactly_once(
@@ -74,7 +75,7 @@ class ArrowTransformEngine(TransformEngine):
                 on_conflict=retries.inc,
             )
         except IncompatibleContractError as error:
-            raise RunRejectedError("IncompatibleContract", str(error)) from error
+            raise RunRejectedError(FailureReason.INCOMPATIBLE_CONTRACT, str(error)) from error
         except Exception as error:
             if cause := commit_retry_cause(error):
                 ICEBERG_COMMIT_RETRIES.labels(run.dataset, cause).inc()

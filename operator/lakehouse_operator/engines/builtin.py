@@ -6,6 +6,7 @@ from typing import Any
 
 from lakehouse.ingest.builtin import ingest_upload
 from lakehouse.ingest.errors import InputError
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location
 from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunContext, RunRejectedError
@@ -32,7 +33,9 @@ class BuiltinIngestEngine(IngestEngine):
                 run.source_sha256,
             )
         except ObjectNotFoundError as error:
-            raise RunRejectedError("SourceNotFound", f"{error}; upload the file again to start a new run") from error
+            raise RunRejectedError(
+                FailureReason.SOURCE_NOT_FOUND, f"{error}; upload the file again to start a new run"
+            ) from error
         except InputError as error:  # the file itself: no retry can fix it, only server faults are retried
             raise RunRejectedError(error.reason, str(error)) from error
         return IngestOutcome(

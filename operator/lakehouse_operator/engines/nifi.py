@@ -34,6 +34,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lakehouse.contracts.registry import contracts_dir
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.nifi.client import NiFiApiError, NiFiClient, NiFiUnavailableError
 from lakehouse.nifi.deploy import FlowDefinition, FlowDeployer, FlowPending
 from lakehouse.nifi.step_result import StepResult
@@ -154,7 +155,7 @@ class NiFiIngestEngine(IngestEngine):
         if waited > self._settings.timeout_seconds:
             self._forget(run)
             raise RunRejectedError(
-                "NiFiTimedOut",
+                FailureReason.NIFI_TIMED_OUT,
                 f"NiFi did not finish the run in {self._settings.timeout_seconds:.0f}s; see the bulletins of the "
                 f"{self.deployer.flow_name} process group in NiFi, then create a new run",
             )
@@ -203,7 +204,7 @@ class NiFiIngestEngine(IngestEngine):
             if time.monotonic() - first_try > self._settings.timeout_seconds:
                 self._forget(run)
                 raise RunRejectedError(
-                    "NiFiUnavailable",
+                    FailureReason.NIFI_UNAVAILABLE,
                     f"could not hand the run to NiFi for {self._settings.timeout_seconds:.0f}s: {error}",
                 ) from error
             # The URLs are in the body, never in the message.
@@ -254,7 +255,7 @@ class NiFiIngestEngine(IngestEngine):
             raise RunRejectedError(result.error.reason, f"NiFi: {result.error.message}")
         if result.contract_version != run.contract.version:
             raise RunRejectedError(
-                "ContractMismatch",
+                FailureReason.CONTRACT_MISMATCH,
                 f"NiFi validated with version {result.contract_version} of the {run.dataset} contract, the operator "
                 f"has version {run.contract.version}; give NiFi the same contracts directory, then create a new run",
             )

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 from pyiceberg.catalog import Catalog
 
 from lakehouse.catalog.spark import iceberg_spark_conf
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.k8s.objects import get_custom_object
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
@@ -129,13 +130,13 @@ class SparkApplicationEngine(SparkTransformEngine):
         if phase in FAILED_STATES:
             detail = state.get("errorMessage") or "no error message; see the driver pod's log"
             raise RunRejectedError(
-                "SparkApplicationFailed", f"SparkApplication {run.namespace}/{name} {phase}: {detail}"
+                FailureReason.SPARK_APPLICATION_FAILED, f"SparkApplication {run.namespace}/{name} {phase}: {detail}"
             )
         age = _age_seconds(app)
         if age > self._settings.timeout_seconds:
             _delete(api, run.namespace, name)  # stops its pods; a new run starts afresh
             raise RunRejectedError(
-                "SparkTimedOut",
+                FailureReason.SPARK_TIMED_OUT,
                 f"SparkApplication {run.namespace}/{name} did not finish in {self._settings.timeout_seconds:.0f}s "
                 f"(last state {phase or 'NEW'}); it was deleted",
             )

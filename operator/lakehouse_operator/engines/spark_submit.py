@@ -29,6 +29,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
 from lakehouse.jobs import EXIT_REJECTED
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.run_process import Ended, RunProcesses
 from lakehouse_operator.engines.spark import JOB_FILE, SparkSettings, SparkTransformEngine, committed_outcome
@@ -72,7 +73,7 @@ class SparkSubmitEngine(SparkTransformEngine):
         if elapsed > timeout:
             self._processes.stop(uid)
             self._processes.forget(uid)
-            raise RunRejectedError("SparkTimedOut", f"the Spark job did not finish in {timeout:.0f}s")
+            raise RunRejectedError(FailureReason.SPARK_TIMED_OUT, f"the Spark job did not finish in {timeout:.0f}s")
         # A small job takes about a minute here: look again soon at first, then every poll_seconds.
         delay = min(self._settings.poll_seconds, max(2.0, elapsed / 4))
         return StillRunning(f"spark-submit of run {run.name} is running ({elapsed:.0f}s)", delay=delay)
@@ -121,7 +122,7 @@ def _outcome(ended: Ended) -> TransformOutcome:
         return TransformOutcome(result["table"], result["snapshot_id"], result["rows_written"])
     message = result.get("error") or _tail(ended.stderr)
     if ended.exit_status == EXIT_REJECTED:
-        raise RunRejectedError(result.get("reason") or "SparkJobRejected", message)
+        raise RunRejectedError(result.get("reason") or FailureReason.SPARK_JOB_REJECTED, message)
     if ended.exit_status is None:
         raise SparkJobError(f"the Spark job was stopped before it could report: {message}")
     raise SparkJobError(f"the Spark job exited with status {ended.exit_status}: {message}")

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from lakehouse_operator.access import SOURCE_NOT_ALLOWED, TARGET_NOT_ALLOWED, check_source, check_target
+from lakehouse_operator.access import check_source, check_target
 from lakehouse_operator.engines.base import RunRejectedError
 from lakehouse_operator.settings import OperatorSettings
 
 from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.k8s.ingestionrun.reasons import FailureReason
 
 ORDERS = ContractRegistry.default().get("orders")
 OWN_UPLOAD = "s3://uploads/orders/2026-12-01/u-1/orders.csv"
@@ -47,13 +48,13 @@ def test_the_runs_own_upload_in_the_uploads_bucket_is_allowed() -> None:
 )
 def test_any_other_object_is_refused_with_the_reason(uri: str, names: str) -> None:
     error = refused(check_source, spec(uri), settings())
-    assert error.reason == SOURCE_NOT_ALLOWED
+    assert error.reason == FailureReason.SOURCE_NOT_ALLOWED
     assert names in error.message and "s3://uploads/" in error.message
 
 
 def test_the_uploads_bucket_is_the_installs() -> None:
     error = refused(check_source, spec(), settings(LAKEHOUSE_UPLOADS_BUCKET="landing"))
-    assert (error.reason, "bucket uploads" in error.message) == (SOURCE_NOT_ALLOWED, True)
+    assert (error.reason, "bucket uploads" in error.message) == (FailureReason.SOURCE_NOT_ALLOWED, True)
 
 
 @pytest.mark.parametrize(
@@ -74,7 +75,7 @@ def test_the_contracts_bronze_table_is_allowed(target: dict[str, str] | None) ->
 )
 def test_any_other_table_is_refused_with_the_reason(target: dict[str, str]) -> None:
     error = refused(check_target, spec(target=target), ORDERS, settings())
-    assert error.reason == TARGET_NOT_ALLOWED
+    assert error.reason == FailureReason.TARGET_NOT_ALLOWED
     assert "writes only bronze.orders" in error.message
 
 
@@ -84,4 +85,4 @@ def test_a_sandbox_namespace_takes_any_table(sandboxes: str) -> None:
     check_target(spec(target={"namespace": "bronze_it", "table": "orders_x"}), ORDERS, install)
     for namespace in ("bronze", "bronzeit", "silver"):  # the contract's own namespace is no sandbox
         error = refused(check_target, spec(target={"namespace": namespace, "table": "customers"}), ORDERS, install)
-        assert error.reason == TARGET_NOT_ALLOWED
+        assert error.reason == FailureReason.TARGET_NOT_ALLOWED
