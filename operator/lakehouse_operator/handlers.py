@@ -277,16 +277,9 @@ def _attempt(rt: Runtime, body: dict[str, Any], phase: Phase, attempt: int, work
             _fail(rt, body, RunFailed(phase, stage, attempt, FailureReason.RETRIES_EXHAUSTED, message))
             return
         delay = rt.settings.retry_delay(attempt - 1)
-        rt.status.set_phase(
-            namespace,
-            name,
-            PhaseChange(
-                phase,
-                "Retrying",
-                f"{stage} attempt {attempt} of {rt.settings.max_attempts} failed ({error}); retrying in {delay:.0f}s",
-                fields={"attempts": attempt},
-            ),
-        )
+        retrying = f"{stage} attempt {attempt} of {rt.settings.max_attempts} failed ({error}); retrying in {delay:.0f}s"
+        rt.status.set_phase(namespace, name, PhaseChange(phase, "Retrying", retrying, fields={"attempts": attempt}))
+        kopf.warn(body, reason="Retrying", message=retrying)  # `kubectl get events` shows a server in trouble
         raise kopf.TemporaryError(f"{stage} attempt {attempt} failed: {error}", delay=delay) from error
 
 

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
-from lakehouse.k8s.ingestionrun.conditions import ConditionType, now_rfc3339, upsert_condition
+from lakehouse.k8s.ingestionrun.conditions import STAGE_CONDITION, ConditionType, now_rfc3339, upsert_condition
 from lakehouse.k8s.ingestionrun.phase import ALLOWED_TRANSITIONS, Phase
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus
 
@@ -99,6 +99,8 @@ def apply_change(current: IngestionRunStatus, change: PhaseChange, generation: i
         conditions = upsert_condition(
             conditions, ConditionType.FAILED, "True", change.reason, change.message, generation
         )
+        if (stage := STAGE_CONDITION.get(current.phase)) is not None:  # None: refused before it was Pending
+            conditions = upsert_condition(conditions, stage, "False", change.reason, change.message, generation)
     updates: dict[str, Any] = {"conditions": conditions, "observed_generation": generation}
     if change.phase is not current.phase:
         updates["phase_start_time"] = now_rfc3339()

@@ -15,6 +15,7 @@ import yaml
 
 from lakehouse.formats import SourceFormat
 from lakehouse.k8s.ingestionrun import GROUP, KIND, PLURAL, VERSION
+from lakehouse.k8s.ingestionrun.conditions import ConditionType
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import (
     DATASET_NAME_MAX_LENGTH,
@@ -179,3 +180,23 @@ def test_a_stored_run_of_an_earlier_rule_stays_readable() -> None:
     assert IngestionRunSpec.from_body(body).source.uri == "s3://uploads/o.csv"
     with pytest.raises(ValueError, match=re.escape(SOURCE_OF_THE_RUN_MESSAGE)):
         IngestionRunSpec.model_validate(body["spec"])
+
+
+def test_every_field_is_described_for_kubectl_explain() -> None:
+    """`kubectl explain ingestionrun.status.counts` (and every other field) says what the field is."""
+
+    def undescribed(node: dict[str, Any], path: str) -> list[str]:
+        missing = [] if node.get("description") else [path]
+        for name, child in node.get("properties", {}).items():
+            missing += undescribed(child, f"{path}.{name}")
+        if "items" in node:
+            missing += [m for m in undescribed(node["items"], f"{path}[]") if m != f"{path}[]"]
+        return missing
+
+    assert undescribed(CRD_VERSION["schema"]["openAPIV3Schema"], "ingestionrun") == []
+
+
+def test_kubectl_get_shows_whether_a_run_is_ready() -> None:
+    columns = {c["name"]: c for c in CRD_VERSION["additionalPrinterColumns"]}
+    assert columns["Ready"]["jsonPath"] == f'.status.conditions[?(@.type=="{ConditionType.READY}")].status'
+    assert list(columns)[:3] == ["Phase", "Ready", "Dataset"]

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lakehouse.k8s.ingestionrun.phase import Phase
+
 
 class ConditionType(StrEnum):
     VALIDATED = "Validated"  # spec, contract and source object checked
@@ -14,6 +16,16 @@ class ConditionType(StrEnum):
     TRANSFORMED = "Transformed"  # bronze rows committed
     READY = "Ready"  # the run succeeded; False with the phase as reason while it is under way
     FAILED = "Failed"
+
+
+# The condition each in-flight phase's stage sets True when it succeeds, and False (with the run's reason) when
+# the run fails in it, so `kubectl describe` shows which stage failed. RawReady starts the transform.
+STAGE_CONDITION: dict[Phase, ConditionType] = {
+    Phase.PENDING: ConditionType.VALIDATED,
+    Phase.INGESTING: ConditionType.INGESTED,
+    Phase.RAW_READY: ConditionType.TRANSFORMED,
+    Phase.TRANSFORMING: ConditionType.TRANSFORMED,
+}
 
 
 class Condition(BaseModel):

@@ -92,3 +92,24 @@ def test_every_non_terminal_phase_can_fail() -> None:
     for phase, moves in ALLOWED_TRANSITIONS.items():
         if phase is None or not phase.is_terminal:
             assert Phase.FAILED in moves
+
+
+@pytest.mark.parametrize(
+    ("phase", "stage"),
+    [
+        (Phase.PENDING, "Validated"),
+        (Phase.INGESTING, "Ingested"),
+        (Phase.RAW_READY, "Transformed"),
+        (Phase.TRANSFORMING, "Transformed"),
+    ],
+)
+def test_failure_sets_the_failing_stages_condition_false(phase: Phase, stage: str) -> None:
+    validated = ConditionUpdate(ConditionType.VALIDATED, "True", "SourceFound", "ok")
+    before = apply_change(IngestionRunStatus(), PhaseChange(phase, "Go", "go", conditions=[validated]), generation=1)
+    failed = apply_change(before, PhaseChange(Phase.FAILED, "MissingColumns", "fix the header"), generation=1)
+
+    conditions = conditions_by_type(failed)
+    assert (conditions[stage]["status"], conditions[stage]["reason"]) == ("False", "MissingColumns")
+    assert conditions[stage]["message"] == "fix the header"
+    if stage != "Validated":  # the stages before the failing one keep what they said
+        assert conditions["Validated"]["status"] == "True"
