@@ -45,10 +45,13 @@ RUN --mount=type=bind,from=wheel,source=/opt/uv,target=/opt/uv \
  && /opt/uv/bin/uv pip install --python "$VIRTUAL_ENV/bin/python" --no-cache --compile-bytecode \
       -r /tmp/requirements.txt \
  && rm /tmp/requirements.txt
+# COPY, not a bind mount: a RUN's build cache does not look at what a mount holds, so a new wheel behind an
+# unchanged RUN line would be skipped and the image would keep the old code; a COPY's cache compares content.
+COPY --from=wheel /dist /tmp/dist
 RUN --mount=type=bind,from=wheel,source=/opt/uv,target=/opt/uv \
-    --mount=type=bind,from=wheel,source=/dist,target=/tmp/dist \
     /opt/uv/bin/uv pip install --python "$VIRTUAL_ENV/bin/python" --no-cache --compile-bytecode --no-deps \
       /tmp/dist/*.whl \
+ && rm -r /tmp/dist \
  && useradd --system --uid 10001 --gid 0 --home-dir /nonexistent --shell /usr/sbin/nologin lakehouse
 USER 10001
 CMD ["python", "-m", "lakehouse_operator"]

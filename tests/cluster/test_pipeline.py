@@ -4,6 +4,7 @@ from inside a pod."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -34,6 +35,7 @@ from tests.utils.runs import wait_for_phase
 from tests.utils.stack_secrets import stack_secrets
 
 pytestmark = pytest.mark.integration
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_platform_and_cluster_pods_run(cluster: Cluster, core: client.CoreV1Api) -> None:
@@ -62,6 +64,32 @@ def test_platform_and_cluster_pods_run(cluster: Cluster, core: client.CoreV1Api)
         )
         assert spec.service_account_name == f"{cluster.release}-{deployment}"
         assert spec.containers[0].image == platform_image
+
+
+def test_the_pods_run_this_checkouts_code(cluster: Cluster) -> None:
+    """The image holds the package as it is in the checkout, file for file: a stale build cache (a RUN that
+    installs a wheel from a mount is cached on its text alone) once left new modules out of the image."""
+    package_roots = {
+        "lakehouse": REPO_ROOT / "lakehouse",
+        "lakehouse_operator": REPO_ROOT / "operator" / "lakehouse_operator",
+    }
+    code = (
+        "import hashlib, importlib, json, pathlib\n"
+        "out = {}\n"
+        "for name in ('lakehouse', 'lakehouse_operator'):\n"
+        "    root = pathlib.Path(importlib.import_module(name).__file__).parent\n"
+        "    for f in sorted(root.rglob('*.py')):\n"
+        "        out[f'{name}/{f.relative_to(root)}'] = hashlib.sha256(f.read_bytes()).hexdigest()\n"
+        "print(json.dumps(out))\n"
+    )
+    in_pod = json.loads(exec_python(cluster, f"{cluster.release}-operator", code))
+    in_checkout = {
+        f"{name}/{path.relative_to(root)}": hashlib.sha256(path.read_bytes()).hexdigest()
+        for name, root in package_roots.items()
+        for path in sorted(root.rglob("*.py"))
+        if "__pycache__" not in path.parts
+    }
+    assert in_pod == in_checkout, sorted(set(in_pod.items()) ^ set(in_checkout.items()))[:10]
 
 
 def test_pods_resolve_service_names_and_reach_the_host_servers(cluster: Cluster, core: client.CoreV1Api) -> None:
