@@ -6,7 +6,7 @@ between. Runs in flight are read from the Kubernetes API at scrape time, so they
 restart too, and so is each dataset's reject limit, from the contracts the operator runs with.
 
 The alert rules and dashboards that read these metrics: charts/lakehouse/files/prometheus-rules.yaml and
-deploy/monitoring/dashboards/ (a test holds every name they use to the ones defined here).
+charts/lakehouse/files/dashboards/ (a test holds every name they use to the ones defined here).
 """
 
 from __future__ import annotations

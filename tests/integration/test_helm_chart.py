@@ -20,7 +20,7 @@ from kubernetes import client
 from lakehouse.devtools.sample_data import orders
 from lakehouse.topics import parse_specs
 from tests.utils.api_process import running_api
-from tests.utils.monitoring import RULES_FILE
+from tests.utils.monitoring import DASHBOARDS, RULES_FILE
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.peering import peers
 from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
@@ -47,6 +47,7 @@ EVERYTHING_ON = [
     "--set", "catalog.tokenSecret=catalog-token", "--set", "nifi.caConfigMap=nifi-ca",
     "--set-string", "contracts.orders\\.yaml=name: orders", "--set", "airflowAccess.enabled=true",
     "--set", "monitoring.serviceMonitors.enabled=true", "--set", "monitoring.prometheusRule.enabled=true",
+    "--set", "monitoring.dashboards.enabled=true",
 ]  # fmt: skip
 
 
@@ -297,6 +298,17 @@ def test_hook_jobs_migrate_and_make_topics_from_the_values() -> None:
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "kafka"
         assert {k: topic["spec"][k] for k in ("partitions", "replicas", "config")} == values[name]
     assert not of_kind(rendered("--set", "kafka.topics.create=none"), "KafkaTopic")
+
+
+def test_dashboards_configmap_holds_the_dashboard_files() -> None:
+    assert not [d for d in rendered() if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboards")]
+    (config_map,) = [
+        d
+        for d in rendered("--set", "monitoring.dashboards.enabled=true")
+        if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-dashboards")
+    ]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert config_map["data"] == {path.name: path.read_text() for path in DASHBOARDS}
 
 
 def test_monitoring_is_off_by_default_and_its_rules_are_the_rules_file() -> None:

@@ -1,5 +1,6 @@
-"""The alert rules (charts/lakehouse/files/prometheus-rules.yaml) and the dashboards (deploy/monitoring/dashboards/):
-promtool checks the rules and runs their unit tests, and every metric they name is one the code exports."""
+"""The alert rules (charts/lakehouse/files/prometheus-rules.yaml) and the dashboards
+(charts/lakehouse/files/dashboards/): promtool checks the rules and runs their unit tests, and every metric
+they name is one the code exports."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO_ROOT / "charts" / "lakehouse" / "files" / "prometheus-rules.yaml"
 MONITORING = REPO_ROOT / "deploy" / "monitoring"
 RULE_TESTS = sorted((MONITORING / "tests").glob("*.test.yaml"))
-DASHBOARDS = sorted((MONITORING / "dashboards").glob("*.json"))
+DASHBOARDS = sorted((REPO_ROOT / "charts" / "lakehouse" / "files" / "dashboards").glob("*.json"))
 # Grafana's variables as a panel would use them over the last hour, with every dataset and stage.
 GRAFANA_VARIABLES = {
     "$__rate_interval": "1m",

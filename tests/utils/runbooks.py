@@ -41,18 +41,7 @@ class Runbook:
 
     def run(self, block: str, *, expect_exit: int = 0, timeout: float = 600) -> str:
         """Runs one block; its stdout and stderr together, or a failure that shows them."""
-        tools = [str(Path(sys.executable).parent)]
-        if kubectl := os.environ.get("KUBECTL"):
-            tools.append(str(Path(kubectl).parent))
-        env = {**os.environ, **self.variables, "PATH": os.pathsep.join([*tools, os.environ.get("PATH", "")])}
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", self.blocks[block]],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        done = run_shell_block(self.blocks[block], self.variables, timeout)
         output = done.stdout + done.stderr
         assert done.returncode == expect_exit, f"{self.path.name} block {block!r} exited {done.returncode}:\n{output}"
         self.ran.append(block)
@@ -60,3 +49,22 @@ class Runbook:
 
     def unrun(self) -> list[str]:
         return [name for name in self.blocks if name not in self.ran]
+
+
+def run_shell_block(script: str, variables: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """A block of documentation as someone pastes it into a shell at the checkout: `bash -euo pipefail`, with
+    the stack's environment and `variables`, and the checkout's `lakehouse`, `python` and `kubectl` first on
+    PATH."""
+    tools = [str(Path(sys.executable).parent)]
+    if kubectl := os.environ.get("KUBECTL"):
+        tools.append(str(Path(kubectl).parent))
+    env = {**os.environ, **variables, "PATH": os.pathsep.join([*tools, os.environ.get("PATH", "")])}
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=RUNBOOKS_DIR.parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
