@@ -1,7 +1,8 @@
 """Airflow owns the workflow, the operator does the work: one DAG run = one IngestionRun.
 
 Trigger with a conf, for example
-    {"upload_id": "u-123", "dataset": "orders", "source_uri": "s3://uploads/orders/x.csv", "format": "csv"}
+    {"upload_id": "u-123", "dataset": "orders", "format": "csv",
+     "source_uri": "s3://uploads/orders/2026-12-01/u-123/x.csv"}
 to create the run, or just {"upload_id": "u-123"} to adopt the run the upload API already created.
 The sensor waits in reschedule mode (no worker slot held) until the run is Succeeded, and fails the
 DAG run with the run's reason when it is Failed. Retries are safe: the run is keyed by the upload id.
@@ -36,7 +37,9 @@ NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
     params={
         "upload_id": Param(type="string", description="the run's name; an existing run is adopted"),
         "dataset": Param(None, type=["null", "string"]),
-        "source_uri": Param(None, type=["null", "string"], description="s3://bucket/key of the upload"),
+        "source_uri": Param(
+            None, type=["null", "string"], description="the upload: s3://<uploads bucket>/<dataset>/<date>/<id>/<file>"
+        ),
         "format": Param(None, type=["null", "string"], enum=[None, *SourceFormat]),
         "ingest_engine": Param(None, type=["null", "string"], enum=[None, *IngestEngineName]),
         "transform_engine": Param(None, type=["null", "string"], enum=[None, *TransformEngineName]),

@@ -139,7 +139,10 @@ def ingest_source(
     quarantine: RowsWriter,
     block_bytes: int = BLOCK_BYTES,
 ) -> IngestReport:
-    """Validates the upload batch by batch into `raw` and `quarantine`, and commits them once all went well."""
+    """Validates the upload batch by batch into `raw` and `quarantine`, and commits them once all went well.
+
+    A commit that fails (S3 away as it completes a multipart upload) aborts what is not committed yet, so no
+    part is left behind; the retried attempt writes both objects again under the same keys."""
     try:
         report = _write_batches(contract, source, source_format, upload_id, raw, quarantine, block_bytes)
         if expected_sha256:
@@ -149,14 +152,16 @@ def ingest_source(
                     f"{source_uri} has sha256 {actual}, but the upload recorded {expected_sha256}; "
                     "the object changed after upload: upload the file again"
                 )
+        raw.commit()
+        if report.rejected_rows:
+            quarantine.commit()
+        else:
+            quarantine.abort()  # nothing rejected: no quarantine object, and no upload left open
     except BaseException:
         for writer in (raw, quarantine):
             with contextlib.suppress(Exception):  # the error that stopped the ingest is the one to report
                 writer.abort()
         raise
-    raw.commit()
-    if report.rejected_rows:
-        quarantine.commit()
     return report
 
 

@@ -255,8 +255,14 @@ class ParquetObjectWriter:
 def abort_unfinished_uploads(client: Any, location: S3Location) -> int:
     """Aborts multipart uploads left at `location` by an attempt that died (a SIGKILLed operator); their
     parts would otherwise stay in the bucket, unseen. Returns how many it aborted."""
-    response = client.list_multipart_uploads(Bucket=location.bucket, Prefix=location.key)
-    unfinished = [u for u in response.get("Uploads", []) if u["Key"] == location.key]
-    for upload in unfinished:
-        client.abort_multipart_upload(Bucket=location.bucket, Key=location.key, UploadId=upload["UploadId"])
+    unfinished: list[str] = []
+    markers: dict[str, str] = {}
+    while True:  # a listing holds at most 1,000 uploads: page through them
+        response = client.list_multipart_uploads(Bucket=location.bucket, Prefix=location.key, **markers)
+        unfinished += [u["UploadId"] for u in response.get("Uploads", []) if u["Key"] == location.key]
+        if not response.get("IsTruncated"):
+            break
+        markers = {"KeyMarker": response["NextKeyMarker"], "UploadIdMarker": response["NextUploadIdMarker"]}
+    for upload_id in unfinished:
+        client.abort_multipart_upload(Bucket=location.bucket, Key=location.key, UploadId=upload_id)
     return len(unfinished)

@@ -17,7 +17,8 @@ import pytest
 from kubernetes import client
 from pyiceberg.catalog import Catalog
 
-from lakehouse.bronze.writer import RUN_ID_PROPERTY, find_run_snapshot
+from lakehouse.bronze.writer import RUN_ID_PROPERTY, ensure_table, find_run_snapshot
+from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.events import BRONZE_LAYER_COMPLETE, FILE_UPLOADED, RAW_DATA_READY
 from tests.utils.api_checks import problem
@@ -48,6 +49,7 @@ def test_catalog_stopped_during_a_commit_the_run_recovers_and_the_api_answers_50
 ) -> None:
     sample = orders(300, invalid_every=15, seed=3)
     up = upload(s3, sample.csv_bytes(), "orders", "csv")
+    ensure_table(catalog, ContractRegistry.default().get("orders"), TABLE)  # the reads below find it on any stack
     env = {"DATABASE_URL": migrated_database_url, **pause_env(tmp_path, POINT)}
     operator = OperatorProcess(run_namespace, tmp_path / "operator.log", env, metrics=True).start()
     api_namespace = stack_env("KUBECONFIG", "ICEBERG_CATALOG_URI", "LAKEHOUSE_NAMESPACE")["LAKEHOUSE_NAMESPACE"]

@@ -243,7 +243,7 @@ def test_every_rendered_object_is_valid_for_the_api_server(kube_api: client.ApiC
         [],
         [*EVERYTHING_ON, *ADOPTED_SECRETS, "--set", "api.ingress.enabled=true", "--set", "api.ingress.tlsSecret=tls"],
         ["--set", "kafka.topics.create=none", "--set", "migrations.enabled=false",
-         "--set", "operator.finishedRunTTLSeconds=0"],
+         "--set", "operator.finishedRunTTLSeconds=3600"],
     ]  # fmt: skip
     try:
         for values in features:
@@ -266,8 +266,8 @@ def test_deleting_runs_only_when_finished_runs_expire() -> None:
         (runs,) = [r for r in role["rules"] if r["resources"] == ["ingestionruns"]]
         return set(runs["verbs"])
 
-    assert "delete" in run_verbs([])  # a week by default
-    assert "delete" not in run_verbs(["--set", "operator.finishedRunTTLSeconds=0"])
+    assert "delete" not in run_verbs([])  # finished runs are kept by default
+    assert "delete" in run_verbs(["--set", "operator.finishedRunTTLSeconds=604800"])
 
 
 def test_hook_jobs_migrate_and_make_topics_from_the_values() -> None:
@@ -290,12 +290,16 @@ def test_hook_jobs_migrate_and_make_topics_from_the_values() -> None:
     env = {e["name"]: e.get("value") for e in topics_container["env"]}
     assert [s.name for s in parse_specs(env["LAKEHOUSE_TOPICS"])] == sorted(values)  # what the Job will read
 
-    strimzi = rendered("--set", "kafka.topics.create=strimzi", "--set", "migrations.enabled=false")
+    strimzi = rendered(
+        "--set", "kafka.topics.create=strimzi", "--set", "migrations.enabled=false",
+        "--set", "kafka.topics.strimziNamespace=kafka",
+    )  # fmt: skip
     assert not of_kind(strimzi, "Job")
     kafka_topics = of_kind(strimzi, "KafkaTopic")
     assert set(kafka_topics) == set(values)
     for name, topic in kafka_topics.items():
         assert topic["metadata"]["labels"]["strimzi.io/cluster"] == "kafka"
+        assert topic["metadata"]["namespace"] == "kafka"  # where Strimzi's Topic Operator watches
         assert {k: topic["spec"][k] for k in ("partitions", "replicas", "config")} == values[name]
     assert not of_kind(rendered("--set", "kafka.topics.create=none"), "KafkaTopic")
 
@@ -418,14 +422,14 @@ def test_installed_chart_grants_enough_and_no_more(
     assert "Forbidden" not in log and " 403" not in log, log[-3000:]
     assert get_run(custom_objects, namespace, run_name)["metadata"]["annotations"]  # Kopf's progress was patchable
 
-    # No more: no Secrets, no other namespace, nothing cluster-wide; only the operator deletes runs (finished
-    # ones, after operator.finishedRunTTLSeconds).
+    # No more: no Secrets, no other namespace, nothing cluster-wide, no deleting runs (the operator may delete
+    # finished ones only when operator.finishedRunTTLSeconds is set; test_deleting_runs_only_when_...).
     for account in (operator_sa, api_sa):
         assert not can_i(namespace, account, "get", "secrets")
         assert not can_i(namespace, account, "list", "ingestionruns.lakehouse.dev", in_namespace="default")
         assert not can_i(namespace, account, "list", "namespaces")
         assert not can_i(namespace, account, "create", "pods")
-    assert can_i(namespace, operator_sa, "delete", "ingestionruns.lakehouse.dev")
+    assert not can_i(namespace, operator_sa, "delete", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, api_sa, "delete", "ingestionruns.lakehouse.dev")
     assert can_i(namespace, operator_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")
     assert not can_i(namespace, api_sa, "patch", "ingestionruns.lakehouse.dev", subresource="status")

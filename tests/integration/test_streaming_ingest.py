@@ -91,15 +91,37 @@ def test_parquet_row_groups_and_json_lines_stream_from_s3(s3: Any, paths: Ingest
         s3.delete_object(Bucket=source.location.bucket, Key=source.location.key)
 
 
-def test_a_file_that_fails_part_way_leaves_no_object_and_no_part(s3: Any, paths: IngestPaths) -> None:
+class PartsSeen:
+    """The S3 client, counting the parts uploaded through it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.parts = 0
+
+    def upload_part(self, **kwargs: Any) -> Any:
+        self.parts += 1
+        return self._client.upload_part(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_file_that_fails_part_way_leaves_no_object_and_no_part(
+    s3: Any, paths: IngestPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small parts (S3 checks the 5 MiB minimum only when an upload completes), so raw/ has uploaded parts
+    # when the bad line comes: they must be aborted, not left.
+    monkeypatch.setattr("lakehouse.storage.streams.PART_BYTES", 256 * 1024)
     large = OrdersCsv(rows_per_block=100_000, invalid_every=1000)
     line = 1 + 3 * 100_000 + 1
     chunks = [*large.blocks(3), b"1,2,\xe9,2025-01-01,latin-1\n"]  # past the first parts of raw/
     source = put(s3, iter(chunks), new_upload_id("stream")).location
+    client = PartsSeen(s3)
     try:
         with pytest.raises(InvalidEncodingError, match=f"byte 0xe9 on line {line}"):
-            ingest_upload(s3, ORDERS, source, "csv", "u-stream", paths)
+            ingest_upload(client, ORDERS, source, "csv", "u-stream", paths)
 
+        assert client.parts >= 2, "the failure came before any part was uploaded: the test proves nothing"
         assert head_object(s3, paths.raw) is None and head_object(s3, paths.quarantine) is None
         assert unfinished_uploads(s3, paths.raw) == unfinished_uploads(s3, paths.quarantine) == []
     finally:
