@@ -164,7 +164,7 @@ def test_upload_becomes_bronze_through_spark_application_pods(
 
     # What a user sees with kubectl.
     listed = cluster.kubectl("-n", cluster.namespace, "get", "ir", name, "--no-headers").stdout.split()
-    assert listed[:3] == [name, "Succeeded", "orders"]
+    assert listed[:4] == [name, "Succeeded", "True", "orders"]
 
 
 def test_fast_path_through_the_same_pods(

@@ -284,8 +284,8 @@ def test_kubectl_get_shows_the_printer_columns(
         capture_output=True,
         text=True,
     ).stdout.splitlines()
-    assert output[0].split() == ["NAME", "PHASE", "DATASET", "ROWS", "REJECTED", "TABLE", "AGE"]
-    assert output[1].split()[:5] == [up.upload_id, "Succeeded", "orders", "9", "3"]
+    assert output[0].split() == ["NAME", "PHASE", "READY", "DATASET", "ROWS", "REJECTED", "TABLE", "AGE"]
+    assert output[1].split()[:6] == [up.upload_id, "Succeeded", "True", "orders", "9", "3"]
 
     explained = subprocess.run(
         [os.environ["KUBECTL"], "explain", "ingestionrun.spec.source"],
