@@ -216,10 +216,10 @@ def test_bad_runs_fail_with_a_precise_reason(
     db: psycopg.Connection,
 ) -> None:
     data = b"order_id,amount\n1,2.00\n" if case == "missing-columns" else orders(3).csv_bytes()
-    up = upload(s3, data, "orders", "csv")
-    manifest = run_body(up, "orders")
-    if case == "unknown-dataset":
-        manifest["spec"]["dataset"] = "no_such_dataset"
+    # The CRD holds a run to its own upload, so the unknown dataset's file is stored under that dataset.
+    dataset = "no_such_dataset" if case == "unknown-dataset" else "orders"
+    up = upload(s3, data, dataset, "csv")
+    manifest = run_body(up, dataset)
     if case == "missing-object":
         s3.delete_object(**{"Bucket": "uploads", "Key": S3Location.parse(up.uri).key})
     create_run(custom_objects, run_namespace, manifest)

@@ -111,11 +111,11 @@ def test_a_file_that_fails_part_way_leaves_no_object_and_no_part(
 ) -> None:
     # Small parts (S3 checks the 5 MiB minimum only when an upload completes), so raw/ has uploaded parts
     # when the bad line comes: they must be aborted, not left.
-    monkeypatch.setattr("lakehouse.storage.streams.PART_BYTES", 256 * 1024)
     large = OrdersCsv(rows_per_block=100_000, invalid_every=1000)
     line = 1 + 3 * 100_000 + 1
     chunks = [*large.blocks(3), b"1,2,\xe9,2025-01-01,latin-1\n"]  # past the first parts of raw/
     source = put(s3, iter(chunks), new_upload_id("stream")).location
+    monkeypatch.setattr("lakehouse.storage.streams.PART_BYTES", 256 * 1024)  # for the ingest's writers only
     client = PartsSeen(s3)
     try:
         with pytest.raises(InvalidEncodingError, match=f"byte 0xe9 on line {line}"):
