@@ -260,6 +260,13 @@ def test_every_rendered_object_is_valid_for_the_api_server(kube_api: client.ApiC
         core.delete_namespace(namespace)
 
 
+def test_api_pods_finish_their_work_when_they_stop() -> None:
+    (api,) = [d for d in rendered() if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-api")]
+    pod = api["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == 300  # a streaming upload finishes
+    assert pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]  # no refused request
+
+
 def test_deleting_runs_only_when_finished_runs_expire() -> None:
     def run_verbs(values: list[str]) -> set[str]:
         (role,) = [d for d in rendered(*values) if d["kind"] == "Role" and d["metadata"]["name"].endswith("-operator")]
