@@ -37,11 +37,25 @@ ensure_role_db() {
   fi
 }
 
+# The server runs as user postgres, which must traverse every folder above its data: a checkout under a
+# `mktemp -d` folder (mode 0700, as CI makes) is not, so such folders get search (x) for others, nothing more.
+let_postgres_reach() {
+  local dir
+  dir="$(dirname "$1")"
+  while [[ "$dir" != "/" ]]; do
+    if ! runuser -u postgres -- test -x "$dir"; then
+      log "letting user postgres traverse $dir (o+x)"
+      chmod o+x "$dir"
+    fi
+    dir="$(dirname "$dir")"
+  done
+}
+
 start() {
   install
   if is_running "$NAME" && ready; then log "$NAME already running"; return 0; fi
   mkdir -p "$PG_DATA" "$PG_SOCKET_DIR"
-  [[ $EUID -eq 0 ]] && chown -R postgres:postgres "$LAKEHOUSE_STATE_DIR/postgres"
+  [[ $EUID -eq 0 ]] && chown -R postgres:postgres "$LAKEHOUSE_STATE_DIR/postgres" && let_postgres_reach "$PG_DATA"
   chmod 700 "$PG_DATA"
   if [[ ! -s "$PG_DATA/PG_VERSION" ]]; then
     log "initialising cluster in $PG_DATA"
