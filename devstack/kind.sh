@@ -50,7 +50,7 @@ deploy() {
 
 up() {
   need docker; need kind
-  kind get clusters | grep -qx "$KIND_CLUSTER" || kind create cluster --name "$KIND_CLUSTER" >&2
+  kind get clusters | grep -x "$KIND_CLUSTER" >/dev/null || kind create cluster --name "$KIND_CLUSTER" >&2
   local kubeconfig="$LAKEHOUSE_STATE_DIR/kind-kubeconfig"
   kind get kubeconfig --name "$KIND_CLUSTER" > "$kubeconfig"
   deploy "$kubeconfig"

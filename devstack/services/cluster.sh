@@ -70,7 +70,7 @@ network() {
     ip link add "$CLUSTER_BRIDGE" type bridge
   fi
   local prefix="${CLUSTER_POD_CIDR#*/}"
-  ip addr show dev "$CLUSTER_BRIDGE" | grep -q "inet $CLUSTER_NODE_IP/" \
+  ip addr show dev "$CLUSTER_BRIDGE" | grep "inet $CLUSTER_NODE_IP/" >/dev/null \
     || ip addr add "$CLUSTER_NODE_IP/$prefix" dev "$CLUSTER_BRIDGE"
   ip link set "$CLUSTER_BRIDGE" up
   guard_node_address

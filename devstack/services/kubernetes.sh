@@ -91,7 +91,7 @@ pki_cert() {
 }
 
 # has_san CERT IP: true when the certificate names IP among its subject alternative names.
-has_san() { openssl x509 -in "$PKI/$1.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$2\b"; }
+has_san() { openssl x509 -in "$PKI/$1.crt" -noout -ext subjectAltName 2>/dev/null | grep "IP Address:$2\b" >/dev/null; }
 
 ensure_pki() {
   mkdir -p "$PKI"; chmod 700 "$PKI"
@@ -161,7 +161,7 @@ write_kubeconfig() {
 kctl() { "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" "$@"; }
 etcd_healthy() {
   curl -sf --max-time 3 --cacert "$PKI/ca.crt" --cert "$PKI/apiserver-etcd-client.crt" \
-    --key "$PKI/apiserver-etcd-client.key" "$ETCD_URL/health" | grep -q '"health":"true"'
+    --key "$PKI/apiserver-etcd-client.key" "$ETCD_URL/health" | grep '"health":"true"' >/dev/null
 }
 apiserver_ready() { kctl --request-timeout=5s get --raw /readyz; }
 # /healthz is always allowed on the controller-manager; its serving cert is self-signed.
