@@ -38,6 +38,7 @@ up() {
   for s in "${SERVICES[@]}"; do service "$s" install; done
   "$DEVSTACK_DIR/spark.sh" install
   "$DEVSTACK_DIR/helm.sh" setup  # the charts' tests install them into the local control plane
+  "$DEVSTACK_DIR/kubeconform.sh" setup  # the chart test validates its manifests offline too
   "$DEVSTACK_DIR/airflow.sh" setup  # the DAG's tests run it with `airflow dags test`
   for s in "${PLATFORM[@]}"; do service "$s" install; done  # Prometheus is built here; with CLUSTER=1 the node and images
   log "installed in $((SECONDS - started))s"

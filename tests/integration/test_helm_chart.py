@@ -5,6 +5,7 @@ to Succeeded) and no more (what they must not do, they cannot)."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import subprocess
 import uuid
@@ -17,6 +18,7 @@ import requests
 import yaml
 from kubernetes import client
 
+from lakehouse.devtools.kube_schemas import write_schemas
 from lakehouse.devtools.sample_data import orders
 from lakehouse.topics import parse_specs
 from tests.utils.api_process import running_api
@@ -41,6 +43,7 @@ SECRET_VARIABLES = {
     "LAKEHOUSE_NIFI_LISTEN_TOKEN",
     "KAFKA_SASL_PASSWORD",
 }
+KUBERNETES_VERSION = "1.35.4"
 FOREIGN_GROUPS = {"monitoring.coreos.com", "kafka.strimzi.io"}  # CRDs the test cluster does not install
 EVERYTHING_ON = [
     "--set", "spark.enabled=true", "--set", "nifi.enabled=true", "--set", "nifi.credentialsSecret=nifi-login",
@@ -72,7 +75,16 @@ def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
 def refusal(value: str) -> str:
     """What `helm template` says when it refuses to render the chart with `--set value`."""
     done = subprocess.run(
-        [REPO_ROOT / "devstack" / "helm.sh", "template", "rel", str(CHART), "--kube-version", "1.35.4", "--set", value],
+        [
+            REPO_ROOT / "devstack" / "helm.sh",
+            "template",
+            "rel",
+            str(CHART),
+            "--kube-version",
+            KUBERNETES_VERSION,
+            "--set",
+            value,
+        ],
         check=False,
         capture_output=True,
         text=True,
@@ -82,9 +94,24 @@ def refusal(value: str) -> str:
     return done.stderr
 
 
-def rendered(*args: str) -> list[dict[str, Any]]:
-    text = helm("template", "rel", str(CHART), "--namespace", "lakehouse-system", "--kube-version", "1.35.4", *args)
+def rendered(*args: str, namespace: str = "lakehouse-system") -> list[dict[str, Any]]:
+    text = helm("template", "rel", str(CHART), "--namespace", namespace, "--kube-version", KUBERNETES_VERSION, *args)
     return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def feature_sets() -> list[list[str]]:
+    """The values the schema checks render the chart with: every optional feature off, on, and the rest."""
+    return [
+        [],
+        [*EVERYTHING_ON, *ADOPTED_SECRETS, "--set", "api.ingress.enabled=true", "--set", "api.ingress.tlsSecret=tls"],
+        ["--set", "kafka.topics.create=none", "--set", "migrations.enabled=false",
+         "--set", "operator.finishedRunTTLSeconds=3600"],
+    ]  # fmt: skip
+
+
+def checkable(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The objects whose schemas this cluster serves (not the kinds of FOREIGN_GROUPS)."""
+    return [doc for doc in docs if doc["apiVersion"].split("/")[0] not in FOREIGN_GROUPS]
 
 
 # An argument that names a credential, or that Kubernetes would expand ($(VAR)) from a Secret's variable.
@@ -239,16 +266,9 @@ def test_every_rendered_object_is_valid_for_the_api_server(kube_api: client.ApiC
     core = client.CoreV1Api(kube_api)
     namespace = f"it-helm-dry-{uuid.uuid4().hex[:8]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
-    features = [
-        [],
-        [*EVERYTHING_ON, *ADOPTED_SECRETS, "--set", "api.ingress.enabled=true", "--set", "api.ingress.tlsSecret=tls"],
-        ["--set", "kafka.topics.create=none", "--set", "migrations.enabled=false",
-         "--set", "operator.finishedRunTTLSeconds=3600"],
-    ]  # fmt: skip
     try:
-        for values in features:
-            text = helm("template", "rel", str(CHART), "--namespace", namespace, "--kube-version", "1.35.4", *values)
-            docs = [d for d in yaml.safe_load_all(text) if d and d["apiVersion"].split("/")[0] not in FOREIGN_GROUPS]
+        for values in feature_sets():
+            docs = checkable(rendered(*values, namespace=namespace))
             done = subprocess.run(
                 [REPO_ROOT / "devstack" / "services" / "kubernetes.sh", "kubectl", "apply", "--dry-run=server",
                  "--validate=strict", "-n", namespace, "-f", "-"],
@@ -258,6 +278,35 @@ def test_every_rendered_object_is_valid_for_the_api_server(kube_api: client.ApiC
             assert done.stdout.count("(server dry run)") == len(docs), done.stdout
     finally:
         core.delete_namespace(namespace)
+
+
+def kubeconform(schemas: Path, docs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [REPO_ROOT / "devstack" / "kubeconform.sh", "-strict", "-summary", "-kubernetes-version", KUBERNETES_VERSION,
+         "-schema-location", str(schemas), "-"],
+        input=yaml.safe_dump_all(docs), check=False, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_every_rendered_object_passes_kubeconform_offline(tmp_path: Path) -> None:
+    """The same renders pass kubeconform -strict, as a user's CI would run it without a cluster, against
+    schemas made from this API server (lakehouse/devtools/kube_schemas.py). A field no schema lists is
+    refused, which the deliberately misspelt field shows."""
+    openapi = kubectl("get", "--raw", "/openapi/v2")
+    assert openapi.returncode == 0, openapi.stderr
+    schemas = tmp_path / "schemas"
+    write_schemas(json.loads(openapi.stdout), schemas, KUBERNETES_VERSION)
+    for values in feature_sets():
+        docs = checkable(rendered(*values))
+        done = kubeconform(schemas, docs)
+        assert done.returncode == 0, f"{values}: {done.stdout}{done.stderr}"
+        assert f"Valid: {len(docs)}, Invalid: 0, Errors: 0, Skipped: 0" in done.stdout, done.stdout
+
+    misspelt = checkable(rendered())
+    operator = next(d for d in misspelt if d["kind"] == "Deployment" and d["metadata"]["name"].endswith("-operator"))
+    operator["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    done = kubeconform(schemas, misspelt)
+    assert done.returncode == 1 and "'imagePullPolcy' not allowed" in done.stdout, done.stdout
 
 
 def test_api_pods_finish_their_work_when_they_stop() -> None:

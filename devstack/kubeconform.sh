@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# kubeconform $KUBECONFORM_VERSION, built from the Go module proxy into $LAKEHOUSE_CACHE_DIR/bin, and the JSON
+# schemas it validates against, made from the stack's API server (its Kubernetes version and served CRDs).
+# Usage: kubeconform.sh setup | path | schemas DIR | <kubeconform arguments...>
+#   schemas DIR  writes DIR/v<version>-standalone[-strict]/*.json from the running API server's /openapi/v2;
+#                then: kubeconform.sh -strict -kubernetes-version <version> -schema-location DIR FILE...
+# shellcheck source=devstack/lib.sh
+source "$(dirname "$0")/lib.sh"
+
+KUBECONFORM_BIN="$BIN_DIR/kubeconform-$KUBECONFORM_VERSION/kubeconform"
+
+install_kubeconform() {
+  [[ -x "$KUBECONFORM_BIN" ]] && return 0
+  log "building kubeconform $KUBECONFORM_VERSION from the Go module proxy (first time only)"
+  local tmp="$BIN_DIR/kubeconform-$KUBECONFORM_VERSION.tmp"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  GOBIN="$tmp" CGO_ENABLED=0 "$GO" install -trimpath -ldflags "-s -w" \
+    "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >&2
+  rm -rf "$BIN_DIR/kubeconform-$KUBECONFORM_VERSION"
+  mv "$tmp" "$BIN_DIR/kubeconform-$KUBECONFORM_VERSION"
+}
+
+schemas() {
+  [[ -n "${1:-}" ]] || die "usage: kubeconform.sh schemas DIR"
+  "$DEVSTACK_DIR/services/kubernetes.sh" kubectl get --raw /openapi/v2 \
+    | "$REPO_ROOT/.venv/bin/python" -m lakehouse.devtools.kube_schemas "$1" "${KUBERNETES_VERSION#v}"
+}
+
+case "${1:-}" in
+  setup)   install_kubeconform ;;
+  path)    install_kubeconform; echo "$KUBECONFORM_BIN" ;;
+  schemas) shift; schemas "$@" ;;
+  *)       install_kubeconform; exec "$KUBECONFORM_BIN" "$@" ;;
+esac
