@@ -7,17 +7,10 @@ source "$(dirname "$0")/lib.sh"
 
 HELM_BIN="$BIN_DIR/helm-$HELM_VERSION/helm"
 
+# Helm's own release flags: its version stamped in.
 install_helm() {
-  [[ -x "$HELM_BIN" ]] && return 0
-  log "building helm $HELM_VERSION from the Go module proxy (first time only)"
-  local tmp="$BIN_DIR/helm-$HELM_VERSION.tmp"
-  rm -rf "$tmp" && mkdir -p "$tmp"
-  # Helm's own release flags: no cgo, trimmed paths, its version stamped in.
-  GOBIN="$tmp" CGO_ENABLED=0 "$GO" install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
-  rm -rf "$BIN_DIR/helm-$HELM_VERSION"
-  mv "$tmp" "$BIN_DIR/helm-$HELM_VERSION"
+  go_tool_install helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
+    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
 case "${1:-}" in

@@ -10,14 +10,8 @@ source "$(dirname "$0")/lib.sh"
 KUBECONFORM_BIN="$BIN_DIR/kubeconform-$KUBECONFORM_VERSION/kubeconform"
 
 install_kubeconform() {
-  [[ -x "$KUBECONFORM_BIN" ]] && return 0
-  log "building kubeconform $KUBECONFORM_VERSION from the Go module proxy (first time only)"
-  local tmp="$BIN_DIR/kubeconform-$KUBECONFORM_VERSION.tmp"
-  rm -rf "$tmp" && mkdir -p "$tmp"
-  GOBIN="$tmp" CGO_ENABLED=0 "$GO" install -trimpath -ldflags "-s -w" \
-    "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" >&2
-  rm -rf "$BIN_DIR/kubeconform-$KUBECONFORM_VERSION"
-  mv "$tmp" "$BIN_DIR/kubeconform-$KUBECONFORM_VERSION"
+  go_tool_install kubeconform "$KUBECONFORM_VERSION" github.com/yannh/kubeconform/cmd/kubeconform \
+    "-X main.version=$KUBECONFORM_VERSION"
 }
 
 schemas() {

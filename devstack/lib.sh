@@ -35,6 +35,19 @@ export GOCACHE="$LAKEHOUSE_CACHE_DIR/go/build"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 # The machine's Go (this kind ships it at /usr/local/go/bin); never a toolchain downloaded on the fly.
 GO="$(command -v go || echo /usr/local/go/bin/go)"
+
+# A Go command built from the Go module proxy into $BIN_DIR/NAME-VERSION/ (once; an interrupted build
+# leaves only its .tmp folder). Usage: go_tool_install NAME VERSION PACKAGE [EXTRA -ldflags...]
+go_tool_install() {
+  local name="$1" version="$2" package="$3" ldflags="-s -w ${4:-}"
+  [[ -x "$BIN_DIR/$name-$version/$name" ]] && return 0
+  log "building $name $version from the Go module proxy (first time only)"
+  local tmp="$BIN_DIR/$name-$version.tmp"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  GOBIN="$tmp" CGO_ENABLED=0 "$GO" install -trimpath -ldflags "$ldflags" "$package@$version" >&2
+  rm -rf "$BIN_DIR/$name-$version"
+  mv "$tmp" "$BIN_DIR/$name-$version"
+}
 export GOTOOLCHAIN=local
 MAVEN_REPO="$LAKEHOUSE_CACHE_DIR/m2"
 JAVA17_HOME="${JAVA17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"

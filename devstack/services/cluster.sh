@@ -49,14 +49,7 @@ install() {
   [[ -x /usr/bin/containerd && -x /usr/sbin/runc && -x /usr/lib/cni/bridge && -x /usr/sbin/iptables ]] \
     || die "containerd, runc, the CNI plugins and iptables are missing: run devstack/system-deps.sh"
   "$DEVSTACK_DIR/services/kubernetes.sh" install
-  if [[ ! -x "$CRICTL_BIN" ]]; then
-    log "building crictl $CRICTL_VERSION from the Go module proxy"
-    local tmp="$BIN_DIR/crictl-$CRICTL_VERSION.tmp"
-    rm -rf "$tmp" && mkdir -p "$tmp"
-    GOBIN="$tmp" CGO_ENABLED=0 "$GO" install -trimpath -ldflags "-s -w" \
-      "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" >&2
-    rm -rf "$(dirname "$CRICTL_BIN")" && mv "$tmp" "$(dirname "$CRICTL_BIN")"
-  fi
+  go_tool_install crictl "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
   "$DEVSTACK_DIR/images.sh" build
 }
 
