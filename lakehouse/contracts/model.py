@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -31,6 +32,22 @@ AUDIT_COLUMNS: dict[str, tuple[str, bool]] = {
     "updated_at": ("timestamp", True),
     "upload_id": ("string", True),
 }
+# What each audit column holds, for the error that refuses a contract column of the same name.
+AUDIT_COLUMN_MEANINGS: dict[str, str] = {
+    "processing_date": "the day the run was transformed",
+    "ingest_timestamp": "when the run was transformed",
+    "data_version": "the contract's name and version",
+    "source_system": "the contract's source_system",
+    "year": "the year of bronze.date_column, else of processing_date",
+    "month": "the month of bronze.date_column, else of processing_date",
+    "day": "the day of bronze.date_column, else of processing_date",
+    "updated_at": "when the row was written",
+    "upload_id": "the upload the row came from",
+}
+# A source column named like an audit column keeps its values under this name (see audit_rename).
+AUDIT_RENAME_PREFIX = "source_"
+# Values of a timestamp column the bronze date column may take its date from.
+DATE_COLUMN_TYPES = ("date", "timestamp")
 
 RuleOp = Literal["gt", "ge", "lt", "le", "eq", "ne", "in", "matches"]
 RULE_SYMBOLS: dict[str, str] = {
@@ -49,12 +66,59 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+NullMarkers = Annotated[
+    list[str],
+    Field(
+        max_length=32,
+        description="Texts that mean 'no value' (for example NA, NULL, \\N), besides the empty field, "
+        "which always does. Compared with the value after surrounding spaces are trimmed, case-sensitively.",
+    ),
+]
+TimeZoneName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description="An IANA time zone (Europe/Paris): timestamps written without an offset are local times "
+        "there, converted to UTC. Timestamps with an offset are converted from it, whatever this says.",
+    ),
+]
+
+
+def _known_zone(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as UTC or Europe/Paris") from None
+    return value
+
+
 class Column(_Strict):
     name: Annotated[str, Field(min_length=1, description="Column name in the source file.")]
     type: str
     required: bool = False
     rename: Annotated[str | None, Field(pattern=IDENTIFIER)] = None
     description: str = ""
+    null_markers: Annotated[
+        NullMarkers | None,
+        Field(description="This column's null markers, in place of the dataset's null_markers ([] for none)."),
+    ] = None
+    format: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            description="How a date or timestamp column writes its values, in strptime codes "
+            "(%d/%m/%Y, %Y-%m-%d %H:%M:%S%z); default ISO 8601.",
+        ),
+    ] = None
+    timezone: Annotated[
+        TimeZoneName | None, Field(description="This timestamp column's zone, in place of the dataset's timezone.")
+    ] = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return _known_zone(value)
 
     @field_validator("type")
     @classmethod
@@ -66,6 +130,16 @@ class Column(_Strict):
         if not match or not 0 <= int(match[2]) <= int(match[1]) <= 38:
             raise ValueError(f"unknown type {value!r}: use one of {PRIMITIVE_TYPES} or decimal(P,S)")
         return value
+
+    @model_validator(mode="after")
+    def _format_fits_type(self) -> Column:
+        if self.format is not None:
+            if self.type not in DATE_COLUMN_TYPES:
+                raise ValueError(f"column {self.name!r}: format applies to date and timestamp columns only")
+            _check_format(self.name, self.format, self.type)
+        if self.timezone is not None and self.type != "timestamp":
+            raise ValueError(f"column {self.name!r}: timezone applies to timestamp columns only")
+        return self
 
     @property
     def target_name(self) -> str:
@@ -105,6 +179,44 @@ class BronzeTarget(_Strict):
         return f"{self.namespace}.{self.table}"
 
 
+class CsvDialect(_Strict):
+    """How a dataset's CSV files are written. JSON lines and Parquet files ignore it."""
+
+    delimiter: Annotated[str, Field(min_length=1, max_length=1, description="The field separator.")] = ","
+    quote: Annotated[
+        str | None,
+        Field(min_length=1, max_length=1, description="The quote character; null: fields are never quoted."),
+    ] = '"'
+    escape: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=1,
+            description='A character that makes the next one literal (\\"); null: a quote inside a quoted '
+            "field is written twice.",
+        ),
+    ] = None
+    header: Annotated[
+        bool,
+        Field(description="Whether the first line names the columns; false: the columns are the contract's, in order."),
+    ] = True
+    header_trim: Annotated[
+        bool, Field(description="Match header names to the contract with surrounding spaces removed.")
+    ] = False
+    header_ignore_case: Annotated[
+        bool, Field(description="Match header names to the contract whatever their upper and lower case.")
+    ] = False
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CsvDialect:
+        special = [c for c in (self.delimiter, self.quote, self.escape) if c is not None]
+        if len(set(special)) != len(special):
+            raise ValueError("csv: delimiter, quote and escape must be different characters")
+        if {self.delimiter, self.quote} & {"\r", "\n"}:
+            raise ValueError("csv: a line break cannot be the delimiter or the quote")
+        return self
+
+
 class DatasetContract(_Strict):
     name: Annotated[str, Field(pattern=DATASET_NAME_PATTERN, max_length=DATASET_NAME_MAX_LENGTH)]
     version: Annotated[int, Field(ge=1)]
@@ -112,12 +224,41 @@ class DatasetContract(_Strict):
     source_system: str
     columns: Annotated[list[Column], Field(min_length=1)]
     rules: list[Rule] = []
-    # Only watched, never enforced: a run with more rejects still succeeds, and the alert
-    # LakehouseRejectRatioHigh (charts/lakehouse/files/prometheus-rules.yaml) fires.
+    # The one limit on rejected rows: the alert LakehouseRejectRatioHigh (charts/lakehouse/files/
+    # prometheus-rules.yaml) compares an hour's rejects with it, and with enforce_max_reject_ratio a run does.
     max_reject_ratio: Annotated[
-        float, Field(ge=0, le=1, description="Share of input rows that may be rejected before an alert fires.")
+        float,
+        Field(
+            ge=0,
+            le=1,
+            description="Share of input rows that may be rejected: an hour above it fires an alert, and a run "
+            "above it fails when enforce_max_reject_ratio is true.",
+        ),
     ] = 0.05
+    enforce_max_reject_ratio: Annotated[
+        bool,
+        Field(
+            description="Fail a run (reason TooManyRejects, nothing written) whose rejected share of rows is "
+            "above max_reject_ratio; false: such a run succeeds and only the alert says so."
+        ),
+    ] = False
+    max_file_bytes: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            description="Largest upload accepted, in bytes: the API refuses a larger one (413) and the "
+            "operator fails its run (FileTooLarge); null: the install's limit only.",
+        ),
+    ] = None
+    null_markers: NullMarkers = []
+    timezone: Annotated[TimeZoneName | None, Field(description="The zone of every naive timestamp column.")] = None
+    csv: Annotated[CsvDialect, Field(description="How the dataset's CSV files are written.")] = CsvDialect()
     bronze: BronzeTarget
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str | None) -> str | None:
+        return _known_zone(value)
 
     @property
     def data_version(self) -> str:
@@ -136,8 +277,9 @@ class DatasetContract(_Strict):
         duplicates = {t for t in targets if targets.count(t) > 1}
         if duplicates:
             raise ValueError(f"duplicate column names after renames: {sorted(duplicates)}")
-        if reserved := set(targets) & set(AUDIT_COLUMNS):
-            raise ValueError(f"columns {sorted(reserved)} are added by the bronze layer; rename them")
+        for column in self.columns:
+            if column.target_name in AUDIT_COLUMNS:
+                raise ValueError(audit_collision_message(column.target_name))
         for rule in self.rules:
             if rule.column not in targets:
                 raise ValueError(f"rule {rule.name!r} checks unknown column {rule.column!r}")
@@ -147,9 +289,39 @@ class DatasetContract(_Strict):
             if name not in bronze_columns:
                 raise ValueError(f"bronze partition/sort column {name!r} is not a column")
         date_column = self.bronze.date_column
-        if date_column and (date_column not in targets or self.column(date_column).type != "date"):
-            raise ValueError(f"bronze.date_column {date_column!r} must be a date column")
+        if date_column and (date_column not in targets or self.column(date_column).type not in DATE_COLUMN_TYPES):
+            raise ValueError(f"bronze.date_column {date_column!r} must be a date or timestamp column")
         return self
+
+    def null_markers_of(self, column: Column) -> list[str]:
+        return self.null_markers if column.null_markers is None else column.null_markers
+
+    def timezone_of(self, column: Column) -> str | None:
+        return column.timezone or self.timezone
+
+
+def audit_rename(name: str) -> str:
+    """The name a source column called like an audit column keeps its values under."""
+    return f"{AUDIT_RENAME_PREFIX}{name}"
+
+
+def audit_collision_message(name: str) -> str:
+    return (
+        f"column {name!r} has the name of the bronze audit column {name!r} ({AUDIT_COLUMN_MEANINGS[name]}), "
+        f"which the bronze layer adds to every row; keep the file's column under another name with "
+        f"`rename: {audit_rename(name)}` (docs/contracts.md#audit-columns)"
+    )
+
+
+def _check_format(name: str, value: str, column_type: str) -> None:
+    """A format must print a value it can read back, else no value of the file could match it."""
+    sample = dt.datetime(2001, 2, 3, 4, 5, 6, tzinfo=dt.UTC)
+    try:
+        parsed = dt.datetime.strptime(sample.strftime(value), value)
+    except ValueError as error:
+        raise ValueError(f"column {name!r}: format {value!r} cannot read what it writes ({error})") from None
+    if column_type == "date" and parsed.date() != sample.date():
+        raise ValueError(f"column {name!r}: format {value!r} must hold the year, month and day")
 
 
 def _check_rule_value(rule: Rule, column: Column) -> None:

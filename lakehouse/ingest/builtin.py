@@ -19,7 +19,8 @@ import pyarrow as pa
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.formats import SourceFormat
 from lakehouse.ingest.errors import ChecksumMismatchError, InputError, UnsupportedInputError
-from lakehouse.ingest.readers import BLOCK_BYTES, BytesSource, SourceTable, UploadSource, open_batches
+from lakehouse.ingest.limits import check_file_size, check_reject_ratio
+from lakehouse.ingest.readers import BLOCK_BYTES, BytesSource, CsvReading, SourceTable, UploadSource, open_batches
 from lakehouse.ingest.validation import CheckResult, ValidationResult, check_columns, validate
 from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import ObjectNotFoundError, S3Location
@@ -139,12 +140,15 @@ def ingest_source(
     quarantine: RowsWriter,
     block_bytes: int = BLOCK_BYTES,
 ) -> IngestReport:
-    """Validates the upload batch by batch into `raw` and `quarantine`, and commits them once all went well.
+    """Validates the upload batch by batch into `raw` and `quarantine`, and commits them once all went well
+    and within the contract's limits (size first, before a byte is read; the reject ratio at the end).
 
     A commit that fails (S3 away as it completes a multipart upload) aborts what is not committed yet, so no
     part is left behind; the retried attempt writes both objects again under the same keys."""
     try:
+        check_file_size(contract, source.size)
         report = _write_batches(contract, source, source_format, upload_id, raw, quarantine, block_bytes)
+        check_reject_ratio(contract, report.input_rows, report.rejected_rows, report.checks)
         if expected_sha256:
             actual = source.sha256()
             if actual != expected_sha256:
@@ -197,10 +201,14 @@ def _write_batches(
 def _validated_batches(
     contract: DatasetContract, source: UploadSource, source_format: SourceFormat, block_bytes: int
 ) -> Iterator[ValidationResult]:
-    opened = open_batches(source, source_format, block_bytes)
+    opened = open_batches(source, source_format, block_bytes, csv_reading(contract))
     check_columns(contract, opened.columns, opened.unsupported_columns)  # the header alone: fail before any row
     for index, batch in enumerate(opened.batches):
         yield validate(contract, batch if index == 0 else _with_required_columns(contract, batch))
+
+
+def csv_reading(contract: DatasetContract) -> CsvReading:
+    return CsvReading(contract.csv, tuple(column.name for column in contract.columns))
 
 
 def _with_required_columns(contract: DatasetContract, batch: SourceTable) -> SourceTable:

@@ -67,3 +67,15 @@ class UnsupportedInputError(InputError):
     """Reading failed in a way the readers do not recognise; deterministic all the same, so not retried."""
 
     reason = FailureReason.UNSUPPORTED_INPUT
+
+
+class FileTooLargeError(InputError):
+    """The upload is larger than its contract's max_file_bytes."""
+
+    reason = FailureReason.FILE_TOO_LARGE
+
+
+class TooManyRejectsError(InputError):
+    """More of the file's rows were rejected than its contract's max_reject_ratio allows (when enforced)."""
+
+    reason = FailureReason.TOO_MANY_REJECTS

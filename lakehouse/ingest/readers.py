@@ -19,6 +19,7 @@ import io
 import itertools
 import json
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from lakehouse.contracts.model import CsvDialect
 from lakehouse.formats import SourceFormat
 from lakehouse.ingest.errors import (
     DuplicateColumnsError,
@@ -117,17 +119,70 @@ class SourceBatches:
     unsupported_columns: dict[str, str] = field(default_factory=dict)
 
 
-def read_source(data: bytes, source_format: SourceFormat) -> SourceTable:
+class FileSource:
+    """An upload in a local file (the CLI's `dataset check`)."""
+
+    failure: BaseException | None = None
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = path
+        self.size = os.path.getsize(path)
+
+    def head(self, length: int) -> bytes:
+        with open(self._path, "rb") as stream:
+            return stream.read(length)
+
+    def open(self) -> BinaryIO:
+        return open(self._path, "rb")
+
+    def open_random(self) -> BinaryIO:
+        return open(self._path, "rb")
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        with open(self._path, "rb") as stream:
+            while chunk := stream.read(BLOCK_BYTES):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CsvReading:
+    """How to read a CSV file: its dialect, and the contract's column names, which a file without a header
+    has in this order and to which a header's names are matched (trimmed, or in any case, when asked)."""
+
+    dialect: CsvDialect = field(default_factory=CsvDialect)
+    columns: tuple[str, ...] = ()
+
+    def matched(self, header: list[str]) -> list[str]:
+        """The header's names, each replaced by the contract name it matches under the dialect's rules."""
+        if not (self.dialect.header_trim or self.dialect.header_ignore_case):
+            return header
+        wanted = {self._key(name): name for name in self.columns}
+        return [wanted.get(self._key(name), name) if name.strip() else name for name in header]
+
+    def _key(self, name: str) -> str:
+        name = name.strip() if self.dialect.header_trim else name
+        return name.casefold() if self.dialect.header_ignore_case else name
+
+
+def read_source(data: bytes, source_format: SourceFormat, csv: CsvReading | None = None) -> SourceTable:
     """A whole file in memory as one table (tests and benchmarks; the engines read in batches)."""
-    opened = open_batches(BytesSource(data), source_format)
+    opened = open_batches(BytesSource(data), source_format, csv=csv)
     return concat_sources(list(opened.batches), opened.unsupported_columns)
 
 
-def open_batches(source: UploadSource, source_format: SourceFormat, block_bytes: int = BLOCK_BYTES) -> SourceBatches:
+def open_batches(
+    source: UploadSource, source_format: SourceFormat, block_bytes: int = BLOCK_BYTES, csv: CsvReading | None = None
+) -> SourceBatches:
     """Reads only what tells the file's columns; the rows come as the batches are iterated. Raises an
     InputError for a file that is not readable in the declared format, at once or from the batch it is met in."""
-    readers = {SourceFormat.CSV: _csv_batches, SourceFormat.JSON: _json_batches, SourceFormat.PARQUET: _parquet_batches}
-    opened = _input_errors(source, source_format, lambda: readers[source_format](source, block_bytes))
+    readers: dict[SourceFormat, Callable[[], SourceBatches]] = {
+        SourceFormat.CSV: lambda: _csv_batches(source, block_bytes, csv or CsvReading()),
+        SourceFormat.JSON: lambda: _json_batches(source, block_bytes),
+        SourceFormat.PARQUET: lambda: _parquet_batches(source, block_bytes),
+    }
+    opened = _input_errors(source, source_format, readers[source_format])
     return SourceBatches(
         opened.columns,
         _batches_with_input_errors(source, source_format, opened.batches),
@@ -246,14 +301,23 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 # --- CSV -----------------------------------------------------------------------------------------
 
 
-def _csv_batches(source: UploadSource, block_bytes: int) -> SourceBatches:
-    column_names = _csv_header(source)
+def _csv_batches(source: UploadSource, block_bytes: int, csv: CsvReading) -> SourceBatches:
+    column_names = csv.matched(_csv_header(source, csv.dialect)) if csv.dialect.header else list(csv.columns)
     _check_column_names(column_names)
     named = [name for name in column_names if name.strip()]
-    return SourceBatches(named, _csv_rows(source, column_names, named, block_bytes))
+    return SourceBatches(named, _csv_rows(source, column_names, named, block_bytes, csv.dialect))
 
 
-def _csv_header(source: UploadSource) -> list[str]:
+def _parse_options(dialect: CsvDialect, **options: object) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quote or False,
+        escape_char=dialect.escape or False,
+        **options,
+    )
+
+
+def _csv_header(source: UploadSource, dialect: CsvDialect) -> list[str]:
     data = source.head(HEADER_BYTES)
     end = data.find(b"\n")
     line = data[: end if end >= 0 else len(data)]
@@ -275,7 +339,7 @@ def _csv_header(source: UploadSource) -> list[str]:
     if not header.strip():
         raise UnreadableSourceError("the CSV file has no header row; its first line must name the columns")
     # Every column is read as text, which needs the names up front.
-    return pacsv.read_csv(io.BytesIO(header.encode() + b"\n")).column_names
+    return pacsv.read_csv(io.BytesIO(header.encode() + b"\n"), parse_options=_parse_options(dialect)).column_names
 
 
 class _CsvRowNumbers:
@@ -313,10 +377,10 @@ class _CsvRowNumbers:
 
 
 def _csv_rows(
-    source: UploadSource, column_names: list[str], named: list[str], block_bytes: int
+    source: UploadSource, column_names: list[str], named: list[str], block_bytes: int, dialect: CsvDialect
 ) -> Iterator[SourceTable]:
     numbering = _CsvRowNumbers()
-    for table in _coalesced(_csv_tables(source, column_names, block_bytes, numbering), block_bytes):
+    for table in _coalesced(_csv_tables(source, column_names, block_bytes, numbering, dialect), block_bytes):
         numbers, malformed = numbering.number(table.num_rows)
         yield SourceTable(table.append_column(ROW_NUMBER, numbers), malformed)
     empty = pa.table({name: pa.array([], pa.string()) for name in named})
@@ -327,7 +391,7 @@ def _csv_rows(
 
 
 def _csv_tables(
-    source: UploadSource, column_names: list[str], block_bytes: int, numbering: _CsvRowNumbers
+    source: UploadSource, column_names: list[str], block_bytes: int, numbering: _CsvRowNumbers, dialect: CsvDialect
 ) -> Iterator[pa.Table]:
     """The parsed rows, in Arrow's blocks. Small blocks: Arrow reads several ahead, which holds memory."""
     read_block = min(block_bytes, _ARROW_BLOCK_BYTES)
@@ -335,7 +399,7 @@ def _csv_tables(
     while True:
         try:
             seen = 0
-            for parsed in _parse_csv(source, column_names, read_block, numbering.malformed):
+            for parsed in _parse_csv(source, column_names, read_block, numbering.malformed, dialect):
                 skip = min(max(given - seen, 0), parsed.num_rows)
                 seen += parsed.num_rows
                 if skip < parsed.num_rows:
@@ -372,10 +436,13 @@ def _parse_csv(
     column_names: list[str],
     block_bytes: int,
     on_malformed: Callable[[tuple[int, str, str]], None],
+    dialect: CsvDialect,
 ) -> Iterator[pa.Table]:
+    header_lines = 1 if dialect.header else 0
+
     def keep_bad_row(row: pacsv.InvalidRow) -> str:
-        # `number` is the physical line, and the header is line 1.
-        row_number = row.number - 1 if row.number is not None else -1
+        # `number` is the physical line; rows are numbered after the header.
+        row_number = row.number - header_lines if row.number is not None else -1
         reason = f"malformed CSV row: expected {row.expected_columns} fields, got {row.actual_columns}"
         on_malformed((row_number, row.text, reason))
         return "skip"
@@ -390,9 +457,12 @@ def _parse_csv(
                     null_values=[""],
                 ),
                 # Quoted values may hold line breaks; without this a block boundary inside one loses the file.
-                parse_options=pacsv.ParseOptions(invalid_row_handler=keep_bad_row, newlines_in_values=True),
-                # One thread: only then does Arrow know the line number of a malformed row.
-                read_options=pacsv.ReadOptions(use_threads=False, block_size=block_bytes),
+                parse_options=_parse_options(dialect, invalid_row_handler=keep_bad_row, newlines_in_values=True),
+                # One thread: only then does Arrow know the line number of a malformed row. The names are ours
+                # (matched to the contract, or the contract's for a file without a header), so the header is skipped.
+                read_options=pacsv.ReadOptions(
+                    use_threads=False, block_size=block_bytes, column_names=column_names, skip_rows=header_lines
+                ),
             )
             for batch in reader:
                 yield pa.Table.from_batches([batch])

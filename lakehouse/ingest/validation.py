@@ -8,6 +8,7 @@ data-quality counts recorded for the run.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -27,9 +28,9 @@ _INTEGER_PATTERNS = {"long": r"^-?\d{1,18}$", "int": r"^-?\d{1,10}$"}
 _DOUBLE_PATTERN = r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
-# Separators people use instead of commas; a header of one column holding the contract's names split by one
-# of these was written with it.
-_OTHER_DELIMITERS = (";", "\t", "|")
+# Field separators files are written with; a header of one column holding the contract's names split by one
+# of these (not the contract's own) was written with it.
+_OTHER_DELIMITERS = (",", ";", "\t", "|")
 _SHOWN_CHARACTERS = 200
 
 
@@ -82,8 +83,8 @@ def validate(contract: DatasetContract, source: SourceTable) -> ValidationResult
     typed: dict[str, pa.Array] = {}
     checks: list[CheckResult] = []
     for column in contract.columns:
-        text = _text_column(table, column.name)
-        values, invalid = _parse(text, column)
+        text = _text_column(table, column.name, contract.null_markers_of(column))
+        values, invalid = _parse(text, column, contract.timezone_of(column))
         marked = source.invalid_values.get(column.name)
         if marked is not None and marked.any():
             invalid |= marked
@@ -135,12 +136,13 @@ def _check_types(contract: DatasetContract, unsupported: dict[str, str]) -> None
 def _missing_columns_error(contract: DatasetContract, missing: list[str], found: list[str]) -> MissingColumnsError:
     """The error for a header that lacks required columns, with what the header probably meant."""
     if len(found) == 1:
-        for delimiter in _OTHER_DELIMITERS:
+        for delimiter in [d for d in _OTHER_DELIMITERS if d != contract.csv.delimiter]:
             names = [name.strip() for name in found[0].split(delimiter)]
             if len(names) > 1 and any(name in names for name in missing):
                 return WrongDelimiterError(
                     f"the header is one column, {found[0]!r}: the file separates its fields with {delimiter!r}; "
-                    "CSV uploads must separate them with commas",
+                    f"the {contract.name} contract's CSV files separate them with {contract.csv.delimiter!r} "
+                    "(its csv.delimiter): export with that, or declare the file's delimiter in the contract",
                     missing,
                 )
     hints = []
@@ -159,12 +161,13 @@ def _missing_columns_error(contract: DatasetContract, missing: list[str], found:
     )
 
 
-def _text_column(table: pa.Table, name: str) -> pa.Array:
+def _text_column(table: pa.Table, name: str, null_markers: list[str] | None = None) -> pa.Array:
     if name not in table.column_names:  # optional column absent from the file
         return pa.nulls(table.num_rows, pa.string())
     text = pc.utf8_trim_whitespace(table.column(name).combine_chunks())
-    # An empty field means "no value", whatever the format.
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    # An empty field means "no value", whatever the format; so does any of the contract's null markers.
+    no_value = pc.is_in(text, value_set=pa.array(["", *(null_markers or [])], pa.string()))
+    return pc.if_else(no_value, pa.scalar(None, pa.string()), text)
 
 
 def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -172,7 +175,7 @@ def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _parse(text: pa.Array, column: Column) -> tuple[pa.Array, np.ndarray]:
+def _parse(text: pa.Array, column: Column, timezone: str | None = None) -> tuple[pa.Array, np.ndarray]:
     """Typed values (null where absent or invalid) and the mask of present-but-invalid values."""
     target = arrow_type(column)
     present = _mask(pc.is_valid(text))
@@ -186,7 +189,9 @@ def _parse(text: pa.Array, column: Column) -> tuple[pa.Array, np.ndarray]:
         values = pa.array([BOOLEAN_TEXT.get(v) if v is not None else None for v in lowered.to_pylist()], pa.bool_())
         return pc.if_else(pa.array(ok), values, pa.scalar(None, pa.bool_())), present & ~ok
     if column.type == "timestamp":
-        return _parse_timestamps(text, present)
+        return _parse_timestamps(text, present, column.format, timezone)
+    if column.type == "date" and column.format:
+        return _parse_formatted_dates(text, present, column.format)
 
     pattern = value_pattern(column)
     ok = _mask(pc.match_substring_regex(text, pattern))
@@ -219,18 +224,41 @@ def value_pattern(column: Column) -> str:
     return rf"^-?\d{{1,{integer_digits}}}{fraction}$"
 
 
-def _parse_timestamps(text: pa.Array, present: np.ndarray) -> tuple[pa.Array, np.ndarray]:
-    """ISO 8601, with or without an offset; offsets are normalised to UTC. Rare enough to do per value."""
+def _parse_timestamps(
+    text: pa.Array, present: np.ndarray, value_format: str | None, timezone: str | None
+) -> tuple[pa.Array, np.ndarray]:
+    """ISO 8601 (or the column's format), with or without an offset; offsets are normalised to UTC, and a value
+    without one is a local time of the contract's timezone when it names one (else UTC already). Per value."""
+    zone = zoneinfo.ZoneInfo(timezone) if timezone else None
     values: list[dt.datetime | None] = []
     for raw in text.to_pylist():
         try:
-            parsed = dt.datetime.fromisoformat(raw) if raw is not None else None
+            if raw is None:
+                parsed = None
+            elif value_format:
+                parsed = dt.datetime.strptime(raw, value_format)
+            else:
+                parsed = dt.datetime.fromisoformat(raw)
         except ValueError:
             parsed = None
+        if parsed is not None and parsed.tzinfo is None and zone is not None:
+            parsed = parsed.replace(tzinfo=zone)
         if parsed is not None and parsed.tzinfo is not None:
             parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
         values.append(parsed)
     array = pa.array(values, pa.timestamp("us"))
+    return array, present & ~_mask(pc.is_valid(array))
+
+
+def _parse_formatted_dates(text: pa.Array, present: np.ndarray, value_format: str) -> tuple[pa.Array, np.ndarray]:
+    """Dates in the column's strptime format, per value (Python's strptime refuses 30 February)."""
+    values: list[dt.date | None] = []
+    for raw in text.to_pylist():
+        try:
+            values.append(dt.datetime.strptime(raw, value_format).date() if raw is not None else None)
+        except ValueError:
+            values.append(None)
+    array = pa.array(values, pa.date32())
     return array, present & ~_mask(pc.is_valid(array))
 
 

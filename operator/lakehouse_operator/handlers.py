@@ -24,6 +24,7 @@ from kubernetes import config as kube_config
 from prometheus_client import REGISTRY, start_http_server
 
 from lakehouse.contracts.registry import ContractError
+from lakehouse.ingest.limits import file_too_large_message
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.conditions import ConditionType
 from lakehouse.k8s.ingestionrun.phase import Phase
@@ -148,10 +149,13 @@ def validate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
         check_source(spec, rt.settings)  # before anything is read: SourceNotAllowed / TargetNotAllowed
         check_target(spec, contract, rt.settings)
         source = S3Location.parse(spec["source"]["uri"])
-        if head_object(rt.s3, source) is None:
+        found = head_object(rt.s3, source)
+        if found is None:
             raise RunRejectedError(
                 FailureReason.SOURCE_NOT_FOUND, f"{source.uri} does not exist; upload the file again to start a new run"
             )
+        if too_large := file_too_large_message(contract, found["ContentLength"]):
+            raise RunRejectedError(FailureReason.FILE_TOO_LARGE, too_large)
         engine = choose_ingest_engine(spec, rt.settings, rt.ingest_engines)
         change = PhaseChange(
             Phase.INGESTING,

@@ -103,7 +103,7 @@ def test_retried_upload_with_the_same_key_returns_the_first_run(api: ApiProcess,
     ("case", "code", "message"),
     [
         ("wrong-key", 2, "Forbidden (403)"),
-        ("unknown-dataset", 2, "known datasets: customers, orders"),
+        ("unknown-dataset", 2, "known datasets: customers, flights, orders"),
         ("unreachable", 3, "cannot reach the API"),
         ("missing-file", 2, "is not a file"),
     ],

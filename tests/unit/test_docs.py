@@ -14,6 +14,7 @@ from lakehouse.contracts.model import (
     PRIMITIVE_TYPES,
     BronzeTarget,
     Column,
+    CsvDialect,
     DatasetContract,
     PartitionField,
     Rule,
@@ -42,6 +43,7 @@ def test_every_contract_key_is_in_the_contract_reference() -> None:
     assert fields(Column) <= documented_keys("contracts.md", "## `columns`")
     assert fields(Rule) <= documented_keys("contracts.md", "## `rules`")
     assert fields(BronzeTarget) <= documented_keys("contracts.md", "## `bronze`")
+    assert fields(CsvDialect) <= documented_keys("contracts.md", "## `csv`")
     page = (DOCS / "contracts.md").read_text()
     assert all(f"`{name}`" in page for name in fields(PartitionField))
     assert all(f"`{kind}`" in page for kind in PRIMITIVE_TYPES)

@@ -46,6 +46,14 @@ EVERY_TYPE = DatasetContract.model_validate(
         "bronze": {"namespace": "bronze", "table": "every_type", "sort_by": ["key_id"]},
     }
 )
+# The same columns, with the bronze date column a timestamp: year, month and day of its UTC date.
+EVENT_TIME = DatasetContract.model_validate(
+    {
+        **EVERY_TYPE.model_dump(exclude_defaults=True),
+        "name": "event_time",
+        "bronze": {"namespace": "bronze", "table": "event_time", "date_column": "seen_at"},
+    }
+)
 EVERY_TYPE_CSV = "\n".join(
     [
         "Key Id,label,small,ratio,flag,seen_at,day,price",
@@ -88,13 +96,16 @@ def by_key(rows: list[dict], key: str) -> list[dict]:
     return sorted(rows, key=lambda r: r[key])
 
 
-@pytest.mark.parametrize("contract", [ORDERS, EVERY_TYPE], ids=lambda c: c.name)
+@pytest.mark.parametrize("contract", [ORDERS, EVERY_TYPE, EVENT_TIME], ids=lambda c: c.name)
 def test_a_raw_file_gives_the_arrow_engines_bronze_rows(
     spark: SparkSession, tmp_path: Path, contract: DatasetContract
 ) -> None:
     source = orders(300, invalid_every=7).csv_bytes() if contract is ORDERS else EVERY_TYPE_CSV
     path = raw_file(tmp_path, contract, source)
     expected = to_bronze(contract, pq.read_table(path), STAMP)
+    if contract is EVENT_TIME:  # 2024-12-31T22:59:59-02:00 is 2025-01-01T00:59:59 UTC: the UTC date counts
+        row = expected.filter(pa.compute.equal(expected["key_id"], 7)).to_pylist()[0]
+        assert (row["year"], row["month"], row["day"]) == (2025, 1, 1)
 
     bronze = to_bronze_frame(contract, spark.read.parquet(str(path)), STAMP)
 

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.storage.layout import upload_location
 from lakehouse.storage.s3 import S3Location
@@ -159,7 +160,8 @@ async def _store_file(
         max_in_flight=ctx.settings.upload_parts_in_flight,
     )
     try:
-        source_format = await _stream_file(events, writer, ctx.settings, filename)
+        max_bytes = _max_file_bytes(ctx.settings, ctx.contracts.get(form.dataset))
+        source_format = await _stream_file(events, writer, max_bytes, filename)
         await _expect_end(events)
         await writer.complete()
     except BaseException as error:
@@ -186,7 +188,7 @@ def _file_problem(error: BaseException) -> ProblemError | None:
     return None
 
 
-async def _stream_file(events: Events, writer: S3StreamWriter, settings: ApiSettings, filename: str) -> str:
+async def _stream_file(events: Events, writer: S3StreamWriter, max_bytes: UploadLimit, filename: str) -> str:
     """Writes the file part to S3 as it arrives; its format is judged on the first bytes, before any is stored."""
     head = bytearray()
     source_format: str | None = None
@@ -197,8 +199,8 @@ async def _stream_file(events: Events, writer: S3StreamWriter, settings: ApiSett
             break
         assert isinstance(event, bytes)
         received += len(event)
-        if received > settings.max_upload_bytes:
-            raise _too_large(settings)
+        if received > max_bytes.limit:
+            raise max_bytes.problem()
         tail = (tail + event[-4:])[-4:]
         if source_format is not None:
             await writer.write(event)
@@ -314,6 +316,30 @@ def storage_problem(error: BotoCoreError | ClientError) -> ProblemError:
         "the object store is unavailable, so uploads are refused for now; reads still work. Retry later",
         kind="storage-unavailable",
         headers={"Retry-After": "30"},
+    )
+
+
+@dataclass(frozen=True)
+class UploadLimit:
+    """The most bytes an upload may have, and the 413 problem that says whose limit it is."""
+
+    limit: int
+    problem: Callable[[], ProblemError]
+
+
+def _max_file_bytes(settings: ApiSettings, contract: DatasetContract) -> UploadLimit:
+    """The install's limit, or the dataset contract's max_file_bytes when that is smaller."""
+    limit = contract.max_file_bytes
+    if limit is None or limit >= settings.max_upload_bytes:
+        return UploadLimit(settings.max_upload_bytes, lambda: _too_large(settings))
+    return UploadLimit(
+        limit,
+        lambda: ProblemError(
+            413,
+            f"the file is larger than the {contract.name} contract's limit of {limit} bytes (max_file_bytes)",
+            kind="upload-too-large",
+            maxBytes=limit,
+        ),
     )
 
 

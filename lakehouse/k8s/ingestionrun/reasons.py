@@ -25,6 +25,9 @@ class FailureReason(StrEnum):
     MISSING_COLUMNS = "MissingColumns"
     WRONG_DELIMITER = "WrongDelimiter"
     UNSUPPORTED_INPUT = "UnsupportedInput"
+    # The dataset contract's limits (max_file_bytes, max_reject_ratio with enforce_max_reject_ratio).
+    FILE_TOO_LARGE = "FileTooLarge"
+    TOO_MANY_REJECTS = "TooManyRejects"
     # The engines.
     INGEST_STEP_ERROR = "IngestStepError"
     NIFI_TIMED_OUT = "NiFiTimedOut"
