@@ -12,6 +12,7 @@ from lakehouse.contracts.cluster import ClusterContracts, InvalidDatasetError, c
 from lakehouse.contracts.model import AUDIT_COLUMNS
 from lakehouse.contracts.registry import ContractError, ContractRegistry, UnknownDatasetError
 from lakehouse.devtools import dataset_crd
+from lakehouse.devtools.dataset_manifest import dataset_manifest
 from lakehouse.k8s.dataset import API_VERSION, GROUP, KIND, PLURAL, VERSION, dataset_name
 from lakehouse.k8s.dataset.status import DatasetConditionType
 from tests.utils.crd_schema import undescribed
@@ -135,3 +136,10 @@ def test_a_new_dataset_is_seen_at_once_and_an_outage_keeps_the_last_listing() ->
     contracts._listed_at -= 10
     assert contracts.names() == ["orders"]
     assert listing.calls == 3
+
+
+def test_a_contract_file_becomes_a_dataset_manifest_of_the_same_contract() -> None:
+    for contract in PACKAGED:
+        manifest = dataset_manifest(contract, "lakehouse")
+        assert manifest["metadata"] == {"name": contract.name, "namespace": "lakehouse"}
+        assert contract_from_dataset(manifest) == contract
