@@ -83,12 +83,13 @@ def is_settled(body: dict[str, Any]) -> bool:
 
 def write_status(api: client.CustomObjectsApi, body: dict[str, Any], status: DatasetStatus) -> bool:
     """Patches the status subresource when it changed; True when it wrote."""
-    if status.to_k8s() == DatasetStatus.from_body(body.get("status")).to_k8s():
+    desired, current = status.to_k8s(), DatasetStatus.from_body(body.get("status")).to_k8s()
+    if desired == current:
         return False
+    # A merge patch: fields the new status lacks (the table of a now invalid contract) are removed with nulls.
+    patch = {"status": {**dict.fromkeys(current.keys() - desired.keys()), **desired}}
     metadata = body["metadata"]
-    api.patch_namespaced_custom_object_status(
-        GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], {"status": status.to_k8s()}
-    )
+    api.patch_namespaced_custom_object_status(GROUP, VERSION, metadata["namespace"], PLURAL, metadata["name"], patch)
     return True
 
 

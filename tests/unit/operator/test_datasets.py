@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lakehouse_operator.datasets import is_settled, reconcile
+from lakehouse_operator.datasets import is_settled, reconcile, write_status
 
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.k8s.dataset.status import DatasetReason, DatasetStatus
@@ -50,3 +50,24 @@ def test_a_catalog_down_leaves_it_valid_and_to_be_tried_again() -> None:
 def test_a_new_generation_is_not_settled() -> None:
     status = reconcile(body({**ORDERS, "version": 0}), no_catalog)
     assert not is_settled(body({}, generation=3, status=status.to_k8s()))
+
+
+class RecordingApi:
+    def __init__(self) -> None:
+        self.patches: list[dict[str, Any]] = []
+
+    def patch_namespaced_custom_object_status(self, *args: Any) -> None:
+        self.patches.append(args[-1])
+
+
+def test_a_status_that_lost_fields_removes_them_and_an_unchanged_one_is_not_written() -> None:
+    valid = {"dataset": "orders", "contractVersion": 1, "table": "bronze.orders", "schemaId": 0}
+    invalid = reconcile(body({**ORDERS, "version": 0}, status=valid), no_catalog)
+    api = RecordingApi()
+    stored = {**body({}, status=valid), "metadata": {"name": "orders", "namespace": "ns", "generation": 2}}
+    assert write_status(api, stored, invalid)  # type: ignore[arg-type]
+    (patch,) = api.patches
+    assert {k: patch["status"][k] for k in ("contractVersion", "table", "schemaId")} == dict.fromkeys(
+        ("contractVersion", "table", "schemaId")
+    )
+    assert not write_status(api, {**stored, "status": invalid.to_k8s()}, invalid)  # type: ignore[arg-type]
