@@ -24,6 +24,7 @@ from lakehouse.k8s.dataset import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun import PLURAL as RUNS
 from tests.utils.api_checks import post_upload, problem, wait_for_upload
 from tests.utils.api_process import ApiProcess, running_api
+from tests.utils.cli import lakehouse
 from tests.utils.kubectl import apply_crd, kubectl
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.pauses import pause_env, release, wait_until_held
@@ -123,7 +124,12 @@ def table_rows(catalog: Catalog, name: str) -> list[dict[str, Any]]:
 
 
 def test_a_dataset_applied_with_kubectl_takes_uploads_with_no_restart(
-    http: httpx.Client, custom_objects: client.CustomObjectsApi, run_namespace: str, catalog: Catalog, pause_dir: Path
+    http: httpx.Client,
+    platform: tuple[OperatorProcess, ApiProcess],
+    custom_objects: client.CustomObjectsApi,
+    run_namespace: str,
+    catalog: Catalog,
+    pause_dir: Path,
 ) -> None:
     name = new_name()
     # Unknown until applied: the API and the operator started before it existed.
@@ -140,6 +146,8 @@ def test_a_dataset_applied_with_kubectl_takes_uploads_with_no_restart(
 
     datasets = http.get("/api/v1/datasets").raise_for_status().json()["data"]
     assert name in {d["name"] for d in datasets}
+    listing = lakehouse(platform[1], "datasets")
+    assert listing.returncode == 0 and f"{TABLE_NAMESPACE}.{name}" in listing.stdout, listing.stderr
     response = post_upload(http, CSV, dataset=name, filename="a.csv")
     assert response.status_code == 202, response.text
     upload_id = response.json()["uploadId"]
