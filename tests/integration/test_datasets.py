@@ -69,7 +69,7 @@ def http(platform: tuple[OperatorProcess, ApiProcess]) -> Iterator[httpx.Client]
         yield session
 
 
-def dataset_manifest(name: str, namespace: str, version: int = 1, **spec: Any) -> dict[str, Any]:
+def dataset_manifest(dataset: str, namespace: str, version: int = 1, **spec: Any) -> dict[str, Any]:
     contract = {
         "version": version,
         "source_system": "integration-test",
@@ -79,13 +79,13 @@ def dataset_manifest(name: str, namespace: str, version: int = 1, **spec: Any) -
             {"name": "amount", "type": "double"},
         ],
         "rules": [{"name": "amount_not_negative", "column": "amount", "op": "ge", "value": 0}],
-        "bronze": {"namespace": TABLE_NAMESPACE, "table": name, "sort_by": ["id"]},
+        "bronze": {"namespace": TABLE_NAMESPACE, "table": dataset, "sort_by": ["id"]},
         **spec,
     }
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Dataset",
-        "metadata": {"name": name.replace("_", "-"), "namespace": namespace},
+        "metadata": {"name": dataset.replace("_", "-"), "namespace": namespace},
         "spec": contract,
     }
 
