@@ -229,3 +229,18 @@ def test_the_object_name_follows_spec_name(crds: None, run_namespace: str) -> No
     assert "metadata.name must be spec.name with '-' for '_'" in output, output
     manifest = dataset_manifest("line_items", run_namespace, name="line_items")
     assert "(server dry run)" in apply(manifest, "--dry-run=server", check=False)
+
+
+def test_an_operator_starts_beside_an_invalid_dataset_and_judges_each(
+    crds: None, own_namespace: str, custom_objects: client.CustomObjectsApi, tmp_path: Path
+) -> None:
+    good, bad = new_name(), new_name()
+    apply(dataset_manifest(good, own_namespace))
+    apply(dataset_manifest(bad, own_namespace, columns=[{"name": "id", "type": "varchar"}], rules=[]))
+    operator = OperatorProcess(own_namespace, tmp_path / "operator.log").start()  # healthy: start-up went through
+    try:
+        invalid = wait_for_condition(custom_objects, own_namespace, bad, "Invalid", "True")
+        assert "unknown type 'varchar'" in invalid["message"]
+        assert wait_for_condition(custom_objects, own_namespace, good, "Ready", "True")["reason"] == "TableReady"
+    finally:
+        operator.stop()
