@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from lakehouse.contracts.cluster import ClusterContracts, datasets_lister
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.logs import log_json
 from lakehouse_api.auth import ApiKeys
@@ -39,7 +40,7 @@ def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry 
         else None
     )
     app.state.backends = Backends(settings)
-    app.state.contracts = contracts or ContractRegistry.default()
+    app.state.contracts = contracts or _cluster_contracts(app.state.backends, settings)
 
     for resource in (uploads, datasets, tables):
         app.include_router(resource.router)
@@ -61,6 +62,14 @@ def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry 
     _log_to_stderr()
     log_json(["lakehouse_api", "uvicorn.error", "uvicorn.access"])
     return app
+
+
+def _cluster_contracts(backends: Backends, settings: ApiSettings) -> ClusterContracts:
+    """The namespace's Datasets over the contract files; the cluster is reached on the first request only."""
+    timeout = settings.backend_timeout_seconds
+    return ClusterContracts(
+        datasets_lister(lambda: backends.custom_objects, settings.namespace, timeout), ContractRegistry.default()
+    )
 
 
 @contextlib.asynccontextmanager

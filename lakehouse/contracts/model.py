@@ -19,6 +19,10 @@ from lakehouse.k8s.ingestionrun.spec import DATASET_NAME_MAX_LENGTH, DATASET_NAM
 DECIMAL_TYPE = re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$")
 PRIMITIVE_TYPES = ("string", "long", "int", "double", "boolean", "date", "timestamp")
 IDENTIFIER = r"^[a-z_][a-z0-9_]*$"
+# Bounds that let the Dataset CRD's CEL rules (lakehouse/k8s/dataset/crd.py) be costed, and keep contracts sane.
+MAX_COLUMNS = 300
+MAX_RULES = 200
+MAX_NAME_LENGTH = 128
 # The lineage and audit columns the bronze layer appends to every table, in order, as
 # name -> (type, required). A contract may not declare them itself. Every engine derives them from here.
 AUDIT_COLUMNS: dict[str, tuple[str, bool]] = {
@@ -94,11 +98,16 @@ def _known_zone(value: str | None) -> str | None:
 
 
 class Column(_Strict):
-    name: Annotated[str, Field(min_length=1, description="Column name in the source file.")]
-    type: str
-    required: bool = False
-    rename: Annotated[str | None, Field(pattern=IDENTIFIER)] = None
-    description: str = ""
+    """A column of the source file: its type, whether it must have a value, and its name in raw and bronze."""
+
+    name: Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH, description="Column name in the source file.")]
+    type: Annotated[str, Field(description="string, long, int, double, boolean, date, timestamp or decimal(P,S).")]
+    required: Annotated[bool, Field(description="A row without a value here is quarantined.")] = False
+    rename: Annotated[
+        str | None,
+        Field(pattern=IDENTIFIER, max_length=MAX_NAME_LENGTH, description="Name in raw and bronze (default: name)."),
+    ] = None
+    description: Annotated[str, Field(description="Free text, shown by the API.")] = ""
     null_markers: Annotated[
         NullMarkers | None,
         Field(description="This column's null markers, in place of the dataset's null_markers ([] for none)."),
@@ -153,26 +162,50 @@ class Column(_Strict):
 
 
 class Rule(_Strict):
-    name: Annotated[str, Field(pattern=IDENTIFIER)]
-    column: str = Field(description="Target (renamed) column the rule checks.")
-    op: RuleOp
-    value: str | int | float | bool | list[str | int | float]
+    """A row rule: a row that breaks it is quarantined with the rule's name."""
+
+    name: Annotated[
+        str, Field(pattern=IDENTIFIER, max_length=MAX_NAME_LENGTH, description="Named in quarantine reasons.")
+    ]
+    column: str = Field(max_length=MAX_NAME_LENGTH, description="Target (renamed) column the rule checks.")
+    op: Annotated[RuleOp, Field(description="gt, ge, lt, le, eq, ne, in (a list) or matches (a regex).")]
+    value: Annotated[
+        str | int | float | bool | list[str | int | float],
+        Field(description="Literal of the column's type; a list for in, a regex for matches."),
+    ]
 
     def describe(self) -> str:
         return f"{self.column} {RULE_SYMBOLS[self.op]} {self.value}"
 
 
 class PartitionField(_Strict):
-    column: str
-    transform: Literal["identity", "year", "month", "day"] = "identity"
+    """One field of the bronze table's partition spec."""
+
+    column: Annotated[str, Field(max_length=MAX_NAME_LENGTH, description="A bronze column (audit columns too).")]
+    transform: Annotated[
+        Literal["identity", "year", "month", "day"], Field(description="Iceberg partition transform.")
+    ] = "identity"
 
 
 class BronzeTarget(_Strict):
-    namespace: Annotated[str, Field(pattern=IDENTIFIER)]
-    table: Annotated[str, Field(pattern=IDENTIFIER)]
-    partitioning: list[PartitionField] = []
-    sort_by: list[str] = []
-    date_column: str | None = None
+    """The bronze Iceberg table the dataset's rows land in."""
+
+    namespace: Annotated[str, Field(pattern=IDENTIFIER, max_length=MAX_NAME_LENGTH, description="Iceberg namespace.")]
+    table: Annotated[str, Field(pattern=IDENTIFIER, max_length=MAX_NAME_LENGTH, description="Table in the namespace.")]
+    partitioning: Annotated[
+        list[PartitionField], Field(max_length=16, description="Partition spec, in order (default: none).")
+    ] = []
+    sort_by: Annotated[
+        list[Annotated[str, Field(max_length=MAX_NAME_LENGTH)]],
+        Field(max_length=16, description="Sort order of written files: bronze columns, ascending."),
+    ] = []
+    date_column: Annotated[
+        str | None,
+        Field(
+            max_length=MAX_NAME_LENGTH,
+            description="Date column that sets year, month and day (default: processing_date).",
+        ),
+    ] = None
 
     @property
     def identifier(self) -> str:
@@ -218,12 +251,22 @@ class CsvDialect(_Strict):
 
 
 class DatasetContract(_Strict):
-    name: Annotated[str, Field(pattern=DATASET_NAME_PATTERN, max_length=DATASET_NAME_MAX_LENGTH)]
-    version: Annotated[int, Field(ge=1)]
-    description: str = ""
-    source_system: str
-    columns: Annotated[list[Column], Field(min_length=1)]
-    rules: list[Rule] = []
+    name: Annotated[
+        str,
+        Field(
+            pattern=DATASET_NAME_PATTERN,
+            max_length=DATASET_NAME_MAX_LENGTH,
+            description="The dataset's name; uploads and runs name it.",
+        ),
+    ]
+    version: Annotated[int, Field(ge=1, description="Raise it with every change; rows carry <name>-v<version>.")]
+    description: Annotated[str, Field(description="Free text, shown by the API.")] = ""
+    source_system: Annotated[str, Field(description="Written to every bronze row's source_system.")]
+    columns: Annotated[
+        list[Column],
+        Field(min_length=1, max_length=MAX_COLUMNS, description="The file's columns (others are dropped)."),
+    ]
+    rules: Annotated[list[Rule], Field(max_length=MAX_RULES, description="Row rules, checked at ingest.")] = []
     # The one limit on rejected rows: the alert LakehouseRejectRatioHigh (charts/lakehouse/files/
     # prometheus-rules.yaml) compares an hour's rejects with it, and with enforce_max_reject_ratio a run does.
     max_reject_ratio: Annotated[
@@ -253,7 +296,7 @@ class DatasetContract(_Strict):
     null_markers: NullMarkers = []
     timezone: Annotated[TimeZoneName | None, Field(description="The zone of every naive timestamp column.")] = None
     csv: Annotated[CsvDialect, Field(description="How the dataset's CSV files are written.")] = CsvDialect()
-    bronze: BronzeTarget
+    bronze: Annotated[BronzeTarget, Field(description="The bronze table.")]
 
     @field_validator("timezone")
     @classmethod

@@ -42,6 +42,7 @@ from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp
 from lakehouse.bronze.writer import RUN_ID_PROPERTY, UPLOAD_ID_PROPERTY, ensure_table, find_run_snapshot
 from lakehouse.catalog.connect import rest_catalog
 from lakehouse.catalog.spark import SPARK_CATALOG, iceberg_spark_conf
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.db.metadata import JobRow, MetadataStore
 from lakehouse.jobs import EXIT_REJECTED
@@ -72,6 +73,7 @@ class JobArgs:
     target_table: str
     contracts_dir: Path | None
     attempt: int
+    contract_json: str | None = None
 
 
 def parse_args(argv: list[str]) -> JobArgs:
@@ -85,6 +87,7 @@ def parse_args(argv: list[str]) -> JobArgs:
     parser.add_argument("--target-table", required=True, help="namespace.table")
     parser.add_argument("--contracts-dir", type=Path, help="default: LAKEHOUSE_CONTRACTS_DIR or the packaged ones")
     parser.add_argument("--attempt", type=int, default=1)
+    parser.add_argument("--contract", help="the run's contract as JSON (the operator's copy); else --contracts-dir")
     ns = parser.parse_args(argv)
     return JobArgs(
         ns.run_id,
@@ -96,6 +99,7 @@ def parse_args(argv: list[str]) -> JobArgs:
         ns.target_table,
         ns.contracts_dir,
         ns.attempt,
+        ns.contract,
     )
 
 
@@ -139,10 +143,17 @@ class JobResult:
         return json.dumps(self.__dict__, sort_keys=True)
 
 
-def run(args: JobArgs, platform: PlatformSettings, spark: SparkSession) -> JobResult:
+def _contract(args: JobArgs) -> DatasetContract:
+    """The run's contract: the operator's copy when given, so the job uses the version the run was validated with."""
+    if args.contract_json:
+        return DatasetContract.model_validate_json(args.contract_json)
     directory = args.contracts_dir
     contracts = ContractRegistry.from_directory(directory) if directory else ContractRegistry.default()
-    contract = contracts.get(args.dataset)
+    return contracts.get(args.dataset)
+
+
+def run(args: JobArgs, platform: PlatformSettings, spark: SparkSession) -> JobResult:
+    contract = _contract(args)
     raw = spark.read.parquet(s3a(args.raw_uri))
     stamp = RunStamp(args.upload_id, args.processing_date, args.ingest_timestamp)
     # Checks raw/'s schema before any table is touched; its rows are trusted (lakehouse.bronze.transform).

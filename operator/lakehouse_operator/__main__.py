@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     import kopf
 
     from lakehouse.logs import log_json
-    from lakehouse_operator import handlers  # noqa: F401  (registers the handlers)
+    from lakehouse_operator import datasets, handlers  # noqa: F401  (registers the handlers)
     from lakehouse_operator.peering import run_options
     from lakehouse_operator.settings import OperatorSettings
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from lakehouse.contracts.cluster import ClusterContracts, InvalidDatasetError
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.k8s.ingestionrun import GROUP, KIND, VERSION
 from lakehouse.k8s.ingestionrun.reasons import FailureReason
@@ -16,7 +18,12 @@ from lakehouse_operator.engines.base import RunContext, RunRejectedError
 def run_context(body: dict[str, Any], contracts: ContractRegistry) -> RunContext:
     spec, metadata = body["spec"], body["metadata"]
     status = IngestionRunStatus.from_body(body.get("status"))
-    contract = load_contract(spec["dataset"], contracts)
+    # The contract fixed at validation; a run validated before contracts were pinned reads the current one.
+    contract = (
+        DatasetContract.model_validate(status.contract)
+        if status.contract
+        else load_contract(spec["dataset"], contracts)
+    )
     started = parse_time(status.start_time) if status.start_time else dt.datetime.now(dt.UTC)
     return RunContext(
         name=metadata["name"],
@@ -41,8 +48,20 @@ def run_context(body: dict[str, Any], contracts: ContractRegistry) -> RunContext
     )
 
 
-def load_contract(dataset: str, contracts: ContractRegistry):
+def load_contract(dataset: str, contracts: ContractRegistry) -> DatasetContract:
+    return pin_contract(dataset, contracts)[0]
+
+
+def pin_contract(dataset: str, contracts: ContractRegistry) -> tuple[DatasetContract, int | None]:
+    """The contract a run uses from validation on, and its Dataset's generation (None for a contract file)."""
     try:
-        return contracts.get(dataset)
+        if isinstance(contracts, ClusterContracts):
+            return contracts.pinned(dataset)
+        return contracts.get(dataset), None
     except UnknownDatasetError as error:
-        raise RunRejectedError(FailureReason.UNKNOWN_DATASET, f"{error}; create the run for one of those") from error
+        hint = (
+            "fix the Dataset, then upload again"
+            if isinstance(error, InvalidDatasetError)
+            else "create the run for one of those"
+        )
+        raise RunRejectedError(FailureReason.UNKNOWN_DATASET, f"{error}; {hint}") from error

@@ -35,7 +35,7 @@ from lakehouse.logs import run_fields
 from lakehouse.storage.s3 import S3Location, head_object
 from lakehouse_operator import log_filters, metrics
 from lakehouse_operator.access import check_source, check_target
-from lakehouse_operator.context import load_contract, run_context
+from lakehouse_operator.context import pin_contract, run_context
 from lakehouse_operator.engine_selection import choose_ingest_engine, choose_transform_engine
 from lakehouse_operator.engines.base import RunRejectedError, StillRunning
 from lakehouse_operator.faults import crash_point, pause_point
@@ -145,7 +145,7 @@ def admit(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
 def validate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
     def work(rt: Runtime, body: dict[str, Any], attempt: int) -> None:
         spec = body["spec"]
-        contract = load_contract(spec["dataset"], rt.contracts)
+        contract, dataset_generation = pin_contract(spec["dataset"], rt.contracts)
         check_source(spec, rt.settings)  # before anything is read: SourceNotAllowed / TargetNotAllowed
         check_target(spec, contract, rt.settings)
         source = S3Location.parse(spec["source"]["uri"])
@@ -161,7 +161,12 @@ def validate(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
             Phase.INGESTING,
             "IngestStarted",
             f"ingesting with the {engine} engine",
-            fields={"engines": EngineChoice(ingest=engine), "attempts": 0},
+            fields={
+                "engines": EngineChoice(ingest=engine),
+                "attempts": 0,
+                "dataset_generation": dataset_generation,
+                "contract": contract.model_dump(mode="json"),
+            },
             conditions=[ConditionUpdate(ConditionType.VALIDATED, "True", "SourceFound", "dataset and source checked")],
         )
         _transition(rt, body, change, Validated(engine))

@@ -10,6 +10,7 @@ from kubernetes import client
 from pyiceberg.catalog import Catalog
 
 from lakehouse.catalog.connect import rest_catalog
+from lakehouse.contracts.cluster import ClusterContracts, datasets_lister
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.db.metadata import MetadataStore
 from lakehouse.db.outbox import EventOutbox
@@ -37,8 +38,11 @@ class Runtime:
     platform: PlatformSettings = field(default_factory=PlatformSettings)
 
     @cached_property
-    def contracts(self) -> ContractRegistry:
-        return ContractRegistry.default()
+    def contracts(self) -> ClusterContracts:
+        """The namespace's Datasets over the contract files (LAKEHOUSE_CONTRACTS_DIR or the packaged ones)."""
+        return ClusterContracts(
+            datasets_lister(client.CustomObjectsApi, self.settings.namespace), ContractRegistry.default()
+        )
 
     @cached_property
     def s3(self):

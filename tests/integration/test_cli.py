@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +14,11 @@ import pytest
 
 from lakehouse.devtools.sample_data import orders
 from tests.utils.api_process import ApiProcess, running_api
+from tests.utils.cli import CLI, cli_env, lakehouse
 from tests.utils.operator_process import free_port
 from tests.utils.stack import stack_env
 
 pytestmark = pytest.mark.integration
-CLI = str(Path(sys.executable).parent / "lakehouse")
 
 
 @pytest.fixture(scope="module")
@@ -27,18 +26,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiProcess]:
     namespace = stack_env("KUBECONFIG", "S3_ENDPOINT_URL", "ICEBERG_CATALOG_URI", "LAKEHOUSE_NAMESPACE")
     with running_api(namespace["LAKEHOUSE_NAMESPACE"], tmp_path_factory.mktemp("api") / "api.log") as process:
         yield process
-
-
-def cli_env(api: ApiProcess) -> dict[str, str]:
-    """The test's environment without any API settings of the developer's, plus this API's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEHOUSE_API")}
-    return {**env, "LAKEHOUSE_API_URL": api.url, "LAKEHOUSE_API_KEY": api.key, "LAKEHOUSE_CONFIG": "/nonexistent"}
-
-
-def lakehouse(api: ApiProcess, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CLI, *args], env=env or cli_env(api), capture_output=True, text=True, timeout=300, check=False
-    )
 
 
 @pytest.fixture

@@ -45,12 +45,20 @@ SECRET_VARIABLES = {
 }
 KUBERNETES_VERSION = "1.35.4"
 FOREIGN_GROUPS = {"monitoring.coreos.com", "kafka.strimzi.io"}  # CRDs the test cluster does not install
+# A Dataset the chart installs from its values (the dry run below holds it to the Dataset CRD).
+LINE_ITEMS = {
+    "name": "line_items",
+    "version": 1,
+    "source_system": "shop",
+    "columns": [{"name": "order_id", "type": "long", "required": True}, {"name": "sku", "type": "string"}],
+    "bronze": {"namespace": "bronze", "table": "line_items", "sort_by": ["order_id"]},
+}
 EVERYTHING_ON = [
     "--set", "spark.enabled=true", "--set", "nifi.enabled=true", "--set", "nifi.credentialsSecret=nifi-login",
     "--set", "catalog.tokenSecret=catalog-token", "--set", "nifi.caConfigMap=nifi-ca",
     "--set-string", "contracts.orders\\.yaml=name: orders", "--set", "airflowAccess.enabled=true",
     "--set", "monitoring.serviceMonitors.enabled=true", "--set", "monitoring.prometheusRule.enabled=true",
-    "--set", "monitoring.dashboards.enabled=true",
+    "--set", "monitoring.dashboards.enabled=true", "--set-json", f"datasets=[{json.dumps(LINE_ITEMS)}]",
 ]  # fmt: skip
 
 
@@ -492,6 +500,15 @@ def test_installed_chart_grants_enough_and_no_more(
     assert not can_i(namespace, operator_sa, "update", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "ingestionruns.lakehouse.dev")
     assert not can_i(namespace, operator_sa, "create", "sparkapplications.sparkoperator.k8s.io")
+    # Datasets: the operator reads and watches them and writes their status; the API only reads them.
+    for verb in ("get", "list", "watch"):
+        assert can_i(namespace, operator_sa, verb, "datasets.lakehouse.dev")
+    assert can_i(namespace, operator_sa, "patch", "datasets.lakehouse.dev", subresource="status")
+    assert can_i(namespace, api_sa, "list", "datasets.lakehouse.dev")
+    for account in (operator_sa, api_sa):
+        assert not can_i(namespace, account, "patch", "datasets.lakehouse.dev")
+        assert not can_i(namespace, account, "create", "datasets.lakehouse.dev")
+    assert not can_i(namespace, api_sa, "patch", "datasets.lakehouse.dev", subresource="status")
 
 
 def test_operator_replicas_share_the_charts_peering_object_and_may_touch_no_other() -> None:

@@ -7,9 +7,7 @@ the same way the operator and the Spark jobs will reach the API server.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from tests.utils.kubectl import apply_crd, kubectl
 from tests.utils.shared import SPARK_OPERATOR_CRD
 from tests.utils.stack import stack_env
 
@@ -26,22 +25,6 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPARK_CRD = SPARK_OPERATOR_CRD
 CRD_NAME = "sparkapplications.sparkoperator.k8s.io"
-
-
-def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = stack_env("KUBECONFIG", "KUBECTL")
-    result = subprocess.run(
-        [env["KUBECTL"], *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "KUBECONFIG": env["KUBECONFIG"]},
-        check=False,
-    )
-    if check and result.returncode != 0:
-        pytest.fail(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-    return result
 
 
 def wait_until_gone(*args: str, timeout: float = 90) -> None:
@@ -83,17 +66,7 @@ def spark_crd() -> str:
     It stays installed afterwards: the CRD is cluster-wide, as in a real deployment.
     """
     assert SPARK_CRD.is_file(), f"missing {SPARK_CRD}"
-    kubectl("apply", "--server-side", "--force-conflicts", "-f", str(SPARK_CRD))
-    # Polled rather than `kubectl wait` (or a jsonpath filter), which error out instead of
-    # waiting while a brand-new CRD has no status.conditions yet.
-    deadline = time.monotonic() + 60
-    while True:
-        crd = json.loads(kubectl("get", f"crd/{CRD_NAME}", "-o", "json").stdout)
-        conditions = crd.get("status", {}).get("conditions") or []
-        if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-            return CRD_NAME
-        assert time.monotonic() < deadline, f"{CRD_NAME} not Established after 60s: {conditions}"
-        time.sleep(0.5)
+    return apply_crd(str(SPARK_CRD), CRD_NAME)
 
 
 @pytest.fixture(scope="module")

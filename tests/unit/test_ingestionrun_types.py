@@ -31,6 +31,7 @@ from lakehouse.k8s.ingestionrun.spec import (
     is_upload_of,
 )
 from lakehouse.nifi.deploy import FlowDefinition
+from tests.utils.crd_schema import undescribed
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD = yaml.safe_load((REPO_ROOT / "charts/lakehouse/crds/lakehouse.dev_ingestionruns.yaml").read_text())
@@ -182,27 +183,8 @@ def test_a_stored_run_of_an_earlier_rule_stays_readable() -> None:
         IngestionRunSpec.model_validate(body["spec"])
 
 
-SCHEMA_KEYWORDS = {
-    "type", "description", "properties", "items", "enum", "pattern", "maxLength", "minLength", "minimum", "format",
-    "required", "additionalProperties", "x-kubernetes-validations", "x-kubernetes-list-type",
-    "x-kubernetes-list-map-keys",
-}  # fmt: skip
-
-
 def test_every_field_is_described_for_kubectl_explain() -> None:
     """`kubectl explain ingestionrun.status.counts` (and every other field) says what the field is."""
-
-    def undescribed(node: dict[str, Any], path: str) -> list[str]:
-        # A key no schema has (a flow mapping split at a comma in its description, say) is refused by the
-        # API server when the CRD is applied.
-        assert set(node) <= SCHEMA_KEYWORDS, (path, set(node) - SCHEMA_KEYWORDS)
-        missing = [] if node.get("description") else [path]
-        for name, child in node.get("properties", {}).items():
-            missing += undescribed(child, f"{path}.{name}")
-        if "items" in node:
-            missing += [m for m in undescribed(node["items"], f"{path}[]") if m != f"{path}[]"]
-        return missing
-
     assert undescribed(CRD_VERSION["schema"]["openAPIV3Schema"], "ingestionrun") == []
 
 

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from lakehouse.contracts.model import DatasetContract
-from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.storage.layout import upload_location
 from lakehouse.storage.s3 import S3Location
 from lakehouse_api import metrics
@@ -137,13 +137,10 @@ def _validated_form(fields: dict[str, str], contracts: ContractRegistry) -> Uplo
         if "dataset" not in fields:
             detail += " (form fields must come before the file part)"
         raise ProblemError(422, detail, kind="invalid-request", errors=errors) from None
-    if form.dataset not in contracts.names():
-        raise ProblemError(
-            422,
-            f"unknown dataset {form.dataset!r}; known datasets: {', '.join(contracts.names())}",
-            kind="unknown-dataset",
-            datasets=contracts.names(),
-        )
+    try:
+        contracts.get(form.dataset)  # a Dataset applied a moment ago is listed again (ClusterContracts)
+    except UnknownDatasetError as error:
+        raise ProblemError(422, str(error), kind="unknown-dataset", datasets=error.known) from None
     return form
 
 

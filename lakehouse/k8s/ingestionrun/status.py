@@ -44,6 +44,10 @@ class IngestionRunStatus(BaseStatus):
     table: str | None = None
     snapshot_id: int | None = Field(default=None, alias="snapshotId")
     attempts: int | None = None
+    # Fixed when the run is validated: the contract every stage uses, and its Dataset's generation (None when
+    # it came from a contract file), so a Dataset changed mid-run cannot mix two versions in one run.
+    dataset_generation: int | None = Field(default=None, alias="datasetGeneration")
+    contract: dict[str, Any] | None = None
 
     @classmethod
     def from_body(cls, status: dict[str, Any] | None) -> IngestionRunStatus:

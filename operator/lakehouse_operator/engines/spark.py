@@ -115,6 +115,7 @@ class SparkTransformEngine(TransformEngine):
             ingest_timestamp=run.ingest_timestamp,
             target_table=run.target_table,
             contracts_dir=contracts_dir,
+            contract=run.contract.model_dump_json(),
         )
 
 

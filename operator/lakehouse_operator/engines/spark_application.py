@@ -96,6 +96,7 @@ def job_arguments(
     ingest_timestamp: dt.datetime,
     target_table: str,
     contracts_dir: str | None = None,
+    contract: str | None = None,
 ) -> list[str]:
     """lakehouse/jobs/bronze_transform.py's arguments: what the run is, never how to reach or log into anything."""
     arguments = [
@@ -109,6 +110,8 @@ def job_arguments(
     ]  # fmt: skip
     if contracts_dir:
         arguments += ["--contracts-dir", contracts_dir]
+    if contract:  # the run's own contract (JSON), fixed at validation: the job then reads no contract files
+        arguments += ["--contract", contract]
     return arguments
 
 

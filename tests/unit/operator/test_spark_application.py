@@ -146,6 +146,7 @@ def test_manifest_names_and_owns_the_run() -> None:
         "--run-id": context.name, "--upload-id": context.upload_id, "--dataset": "orders",
         "--raw-uri": "s3://raw/orders/2025-07-01/x.parquet", "--processing-date": "2025-07-01",
         "--ingest-timestamp": "2025-07-01T09:30:15", "--target-table": "bronze.orders",
+        "--contract": context.contract.model_dump_json(),  # the run's own copy: the job reads no contract files
     }  # fmt: skip
     assert spec["image"] == "registry.example/lakehouse-spark:0.1.0"
     assert spec["sparkConf"]["spark.sql.catalog.lakehouse.uri"] == "http://lakekeeper:8181/catalog"
