@@ -105,6 +105,47 @@ class BronzeTarget(_Strict):
         return f"{self.namespace}.{self.table}"
 
 
+class Compaction(_Strict):
+    enabled: bool = Field(default=True, description="Whether small data files are bin-packed into larger ones.")
+    target_file_size_mb: int = Field(
+        default=128, ge=1, description="Size (MiB of Parquet) of the files compaction writes; smaller files qualify."
+    )
+    min_input_files: int = Field(
+        default=5, ge=2, description="A partition is compacted once it holds at least this many small files."
+    )
+
+
+class SnapshotExpiry(_Strict):
+    enabled: bool = Field(default=True, description="Whether old snapshots are removed from the table's history.")
+    max_age_hours: int = Field(
+        default=168,
+        ge=1,
+        description="Snapshots older than this are expired (their run ids go too: keep it beyond any replay).",
+    )
+    keep_last: int = Field(default=10, ge=1, description="The newest snapshots of the table kept whatever their age.")
+
+
+class OrphanFileRemoval(_Strict):
+    enabled: bool = Field(
+        default=True, description="Whether files under the table's location that no snapshot references are deleted."
+    )
+    older_than_hours: int = Field(
+        default=72, ge=1, description="Only files older than this are deleted, so a commit in flight keeps its files."
+    )
+
+
+class TableMaintenance(_Strict):
+    """Scheduled upkeep of the bronze table (lakehouse/maintenance/), by the operator or `lakehouse maintenance`."""
+
+    enabled: bool = Field(default=True, description="Whether the operator maintains the table on a schedule.")
+    interval_minutes: int = Field(default=60, ge=1, description="Minutes between two scheduled maintenance runs.")
+    compaction: Compaction = Field(default_factory=Compaction, description="Bin-packing of small data files.")
+    snapshot_expiry: SnapshotExpiry = Field(default_factory=SnapshotExpiry, description="Removal of old snapshots.")
+    orphan_files: OrphanFileRemoval = Field(
+        default_factory=OrphanFileRemoval, description="Removal of files no snapshot references."
+    )
+
+
 class DatasetContract(_Strict):
     name: Annotated[str, Field(pattern=DATASET_NAME_PATTERN, max_length=DATASET_NAME_MAX_LENGTH)]
     version: Annotated[int, Field(ge=1)]
@@ -118,6 +159,9 @@ class DatasetContract(_Strict):
         float, Field(ge=0, le=1, description="Share of input rows that may be rejected before an alert fires.")
     ] = 0.05
     bronze: BronzeTarget
+    maintenance: TableMaintenance = Field(
+        default_factory=TableMaintenance, description="Scheduled compaction, snapshot expiry and orphan file removal."
+    )
 
     @property
     def data_version(self) -> str:
