@@ -82,18 +82,17 @@ def plan_bins(files: Sequence[FileStats], target_bytes: int, min_input_files: in
     return bins
 
 
-def sort_keys(table: Table) -> tuple[list[tuple[str, str]], str]:
-    """The table's sort order as pyarrow sort keys and one null placement (the first field's)."""
-    schema, keys, placement = table.schema(), [], "at_end"
-    for position, field in enumerate(table.sort_order().fields):
+def sort_keys(table: Table) -> list[tuple[str, str, str]]:
+    """The table's sort order as pyarrow sort keys: (column, order, null placement)."""
+    schema, keys = table.schema(), []
+    for field in table.sort_order().fields:
         name = schema.find_column_name(field.source_id)
         if name is None or not isinstance(field.transform, IdentityTransform):
             log.warning("sort field %s of %s is not an identity column; compaction sorts by the others", field, table)
             continue
-        keys.append((name, "descending" if field.direction == SortDirection.DESC else "ascending"))
-        if position == 0:
-            placement = "at_start" if field.null_order == NullOrder.NULLS_FIRST else "at_end"
-    return keys, placement
+        order = "descending" if field.direction == SortDirection.DESC else "ascending"
+        keys.append((name, order, "at_start" if field.null_order == NullOrder.NULLS_FIRST else "at_end"))
+    return keys
 
 
 def compact(
@@ -148,9 +147,8 @@ def _stats(task: FileScanTask) -> FileStats:
 def _rewrite(table: Table, tasks: list[FileScanTask]) -> list[DataFile]:
     """The rows of `tasks`, sorted, written as new data files (one per partition of the current spec)."""
     rows = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue()).to_table(tasks)
-    keys, placement = sort_keys(table)
-    if keys:
-        rows = rows.take(pc.sort_indices(rows, sort_keys=keys, null_placement=placement))
+    if keys := sort_keys(table):
+        rows = rows.take(pc.sort_indices(rows, options=pc.SortOptions(sort_keys=keys)))
     # The group was sized in Parquet bytes already; written whole it becomes one file (PyIceberg would split it
     # by its in-memory size).
     properties = table.metadata.properties | {TableProperties.WRITE_TARGET_FILE_SIZE_BYTES: str(rows.nbytes + 1)}

@@ -64,6 +64,8 @@ def list_objects(s3: Any, location: str) -> Iterator[StoredObject]:
     prefix = parsed.path.lstrip("/").rstrip("/") + "/"
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=parsed.netloc, Prefix=prefix):
         for item in page.get("Contents", []):
+            if item["Key"].endswith("/"):  # a folder, as SeaweedFS lists them: never a table's file
+                continue
             yield StoredObject(f"s3://{parsed.netloc}/{item['Key']}", item["LastModified"])
 
 

@@ -66,7 +66,7 @@ def test_fifty_small_appends_compacted_keep_their_rows_and_history_with_far_fewe
     latest_before = before.current_snapshot().snapshot_id  # type: ignore[union-attr]
     rows_before, files_before = rows(before), data_files(before)
     assert rows_before.num_rows == 1000 and partitions(before) == 12  # monthly partitions of 2025
-    assert len(files_before) > 500  # a file per run and month the run has orders of
+    assert len(files_before) > 400  # a file per run and month the run has orders of (about 5 in 6)
 
     report = maintain(catalog, s3, maintenance_log, ORDERS, "cli", identifier=name)
 
