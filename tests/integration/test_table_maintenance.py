@@ -247,11 +247,13 @@ def test_the_operator_maintains_a_dataset_on_its_schedule(
         def runs() -> list[tuple[str, str]]:
             with psycopg.connect(migrated_database_url) as conn:
                 return conn.execute(
-                    "SELECT trigger, status FROM table_maintenance WHERE table_name = %s ORDER BY id", (name,)
+                    "SELECT trigger, status FROM table_maintenance WHERE table_name = %s AND status <> 'running' "
+                    "ORDER BY id",
+                    (name,),
                 ).fetchall()
 
         logged = wait_until(lambda: len(runs()) >= 2 and runs(), "two scheduled maintenance runs", timeout=60)
-        assert all(run == ("schedule", "succeeded") for run in logged[:2])
+        assert logged[:2] == [("schedule", "succeeded")] * 2
         assert len(data_files(catalog.load_table(name))) == 12
         labels = {"dataset": "orders", "task": "compaction", "outcome": "succeeded"}
         assert operator.metric("lakehouse_maintenance_tasks_total", labels) >= 2
