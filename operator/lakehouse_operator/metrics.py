@@ -24,7 +24,7 @@ from prometheus_client.registry import Collector
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, parse_time
-from lakehouse.maintenance.runner import MaintenanceReport
+from lakehouse.maintenance.runner import TASKS, MaintenanceReport
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ STAGE_OF_PHASE: dict[Phase, str] = {
 
 
 def count_from_zero(datasets: Iterable[str]) -> None:
-    """Creates the runs, rows and commit-retry series of every dataset at 0. A counter that appears with its first
-    increment shows Prometheus no increase, so without this the first failed run after a start would
-    raise no alert, and a dataset that never succeeded could not be told from one not yet seen."""
+    """Creates the runs, rows, commit-retry and maintenance series of every dataset at 0. A counter that appears
+    with its first increment shows Prometheus no increase, so without this the first failed run after a start
+    would raise no alert, and a dataset that never succeeded could not be told from one not yet seen."""
     for dataset in datasets:
         for phase in Phase:
             RUNS_BY_PHASE.labels(phase.value, dataset)
@@ -71,6 +71,9 @@ def count_from_zero(datasets: Iterable[str]) -> None:
             ROWS.labels(dataset, kind)
         for cause in COMMIT_RETRY_CAUSES:
             ICEBERG_COMMIT_RETRIES.labels(dataset, cause)
+        for task in TASKS:
+            for outcome in ("succeeded", "failed"):
+                MAINTENANCE_TASKS.labels(dataset, task, outcome)
 
 
 def observe_stage(left: IngestionRunStatus, now: dt.datetime) -> None:
