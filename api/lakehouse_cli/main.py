@@ -18,7 +18,7 @@ import httpx
 
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
-from lakehouse_cli import dataset_tools, recovery, render
+from lakehouse_cli import dataset_tools, maintenance, recovery, render
 from lakehouse_cli.client import ApiError, LakehouseClient
 from lakehouse_cli.config import ConfigError, resolve
 from lakehouse_cli.exits import EXIT_OK, EXIT_REFUSED, EXIT_RUN_FAILED, EXIT_TIMEOUT, EXIT_UNAVAILABLE
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--rows", type=int, metavar="N", help="also show the first N rows")
     recovery.add_commands(commands)
     dataset_tools.add_commands(commands)
+    maintenance.add_commands(commands)
     return parser
 
 
@@ -210,6 +211,7 @@ COMMANDS = {
     "table": cmd_table,
     **recovery.COMMANDS,
     **dataset_tools.COMMANDS,
+    **maintenance.COMMANDS,
 }
 
 if __name__ == "__main__":

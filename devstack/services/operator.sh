@@ -48,6 +48,10 @@ start() {
   export LAKEHOUSE_SPARK_ENABLED="${LAKEHOUSE_SPARK_ENABLED:-true}" LAKEHOUSE_SPARK_MODE="${LAKEHOUSE_SPARK_MODE:-local}"
   # The tests' and benchmarks' scratch tables live in these Iceberg namespaces (operator/lakehouse_operator/access.py).
   export LAKEHOUSE_SANDBOX_NAMESPACES="${LAKEHOUSE_SANDBOX_NAMESPACES:-bronze_*,bench}"
+  # Table maintenance (lakehouse/maintenance/) every minute here instead of each contract's interval, so that
+  # `make demo` shows a scheduled run; checked every 10 s. `make test` turns it off (LAKEHOUSE_MAINTENANCE_ENABLED).
+  export LAKEHOUSE_MAINTENANCE_INTERVAL_SECONDS="${LAKEHOUSE_MAINTENANCE_INTERVAL_SECONDS:-60}"
+  export LAKEHOUSE_MAINTENANCE_CHECK_SECONDS="${LAKEHOUSE_MAINTENANCE_CHECK_SECONDS:-10}"
   start_daemon "$NAME" "$REPO_ROOT/.venv/bin/python" -m lakehouse_operator
   wait_for "$NAME" healthy
 }

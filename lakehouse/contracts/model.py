@@ -250,6 +250,47 @@ class CsvDialect(_Strict):
         return self
 
 
+class Compaction(_Strict):
+    enabled: bool = Field(default=True, description="Whether small data files are bin-packed into larger ones.")
+    target_file_size_mb: int = Field(
+        default=128, ge=1, description="Size (MiB of Parquet) of the files compaction writes; smaller files qualify."
+    )
+    min_input_files: int = Field(
+        default=5, ge=2, description="A partition is compacted once it holds at least this many small files."
+    )
+
+
+class SnapshotExpiry(_Strict):
+    enabled: bool = Field(default=True, description="Whether old snapshots are removed from the table's history.")
+    max_age_hours: int = Field(
+        default=168,
+        ge=1,
+        description="Snapshots older than this are expired (their run ids go too: keep it beyond any replay).",
+    )
+    keep_last: int = Field(default=10, ge=1, description="The newest snapshots of the table kept whatever their age.")
+
+
+class OrphanFileRemoval(_Strict):
+    enabled: bool = Field(
+        default=True, description="Whether files under the table's location that no snapshot references are deleted."
+    )
+    older_than_hours: int = Field(
+        default=72, ge=1, description="Only files older than this are deleted, so a commit in flight keeps its files."
+    )
+
+
+class TableMaintenance(_Strict):
+    """Scheduled upkeep of the bronze table (lakehouse/maintenance/), by the operator or `lakehouse maintenance`."""
+
+    enabled: bool = Field(default=True, description="Whether the operator maintains the table on a schedule.")
+    interval_minutes: int = Field(default=60, ge=1, description="Minutes between two scheduled maintenance runs.")
+    compaction: Compaction = Field(default_factory=Compaction, description="Bin-packing of small data files.")
+    snapshot_expiry: SnapshotExpiry = Field(default_factory=SnapshotExpiry, description="Removal of old snapshots.")
+    orphan_files: OrphanFileRemoval = Field(
+        default_factory=OrphanFileRemoval, description="Removal of files no snapshot references."
+    )
+
+
 class DatasetContract(_Strict):
     name: Annotated[
         str,
@@ -297,6 +338,9 @@ class DatasetContract(_Strict):
     timezone: Annotated[TimeZoneName | None, Field(description="The zone of every naive timestamp column.")] = None
     csv: Annotated[CsvDialect, Field(description="How the dataset's CSV files are written.")] = CsvDialect()
     bronze: Annotated[BronzeTarget, Field(description="The bronze table.")]
+    maintenance: TableMaintenance = Field(
+        default_factory=TableMaintenance, description="Scheduled compaction, snapshot expiry and orphan file removal."
+    )
 
     @field_validator("timezone")
     @classmethod

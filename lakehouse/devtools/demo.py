@@ -103,8 +103,29 @@ def main() -> int:
             (upload_id,),
         ):
             print(f"  check {name:<28} {column:<12} passed={passed} failed={failed}")
+    show_scheduled_maintenance(table)
     print(f"\nrun {upload_id} succeeded: {status['counts']}")
     return 0
+
+
+def show_scheduled_maintenance(table: str, timeout: float = 150) -> None:
+    """Waits for the operator's next scheduled maintenance run of the table (every 60 s on the local stack,
+    LAKEHOUSE_MAINTENANCE_INTERVAL_SECONDS) and shows what it did."""
+    say(f"table maintenance of {table}, on the operator's schedule (the table_maintenance log)")
+    query = (
+        "SELECT started_at, status, message FROM table_maintenance WHERE table_name = %s AND trigger = 'schedule' "
+        "AND status <> 'running' AND started_at > %s ORDER BY started_at DESC LIMIT 1"
+    )
+    with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as db:
+        since = db.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+        deadline = time.monotonic() + timeout
+        while (row := db.execute(query, (table, since)).fetchone()) is None and time.monotonic() < deadline:
+            time.sleep(2)
+    if row is None:
+        print(f"  no scheduled run in {timeout:.0f} s; see make logs SERVICE=operator")
+        return
+    started_at, run_status, message = row
+    print(f"  {started_at:%H:%M:%S} {run_status}: {message}")
 
 
 def _quiet_cli(*args: str) -> str:

@@ -100,6 +100,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     runtime.relay.start()
     if runtime.cleanup is not None:
         runtime.cleanup.start()
+    if runtime.maintenance is not None:
+        runtime.maintenance.start()
     logger.info(
         "watching IngestionRuns in namespace %s; a failed stage is tried %d times over %.0fs",
         operator_settings.namespace,
@@ -116,6 +118,8 @@ def stop_relay(memo: kopf.Memo, **_: Any) -> None:
         runtime.relay.stop()
         if runtime.cleanup is not None:
             runtime.cleanup.stop()
+        if runtime.maintenance is not None:
+            runtime.maintenance.stop()
 
 
 @kopf.on.create(*RESOURCE, backoff=5)

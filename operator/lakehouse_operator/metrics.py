@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus, parse_time
+from lakehouse.maintenance.runner import TASKS, MaintenanceReport
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,9 @@ STAGE_OF_PHASE: dict[Phase, str] = {
 
 
 def count_from_zero(datasets: Iterable[str]) -> None:
-    """Creates the runs, rows and commit-retry series of every dataset at 0. A counter that appears with its first
-    increment shows Prometheus no increase, so without this the first failed run after a start would
-    raise no alert, and a dataset that never succeeded could not be told from one not yet seen."""
+    """Creates the runs, rows, commit-retry and maintenance series of every dataset at 0. A counter that appears
+    with its first increment shows Prometheus no increase, so without this the first failed run after a start
+    would raise no alert, and a dataset that never succeeded could not be told from one not yet seen."""
     for dataset in datasets:
         for phase in Phase:
             RUNS_BY_PHASE.labels(phase.value, dataset)
@@ -70,6 +71,9 @@ def count_from_zero(datasets: Iterable[str]) -> None:
             ROWS.labels(dataset, kind)
         for cause in COMMIT_RETRY_CAUSES:
             ICEBERG_COMMIT_RETRIES.labels(dataset, cause)
+        for task in TASKS:
+            for outcome in ("succeeded", "failed"):
+                MAINTENANCE_TASKS.labels(dataset, task, outcome)
 
 
 def observe_stage(left: IngestionRunStatus, now: dt.datetime) -> None:
@@ -147,3 +151,41 @@ EVENT_PUBLISH_FAILURES = Counter(
     "Attempts to publish a pipeline event that Kafka did not acknowledge",
     ["topic"],
 )
+
+# Table maintenance (maintenance_scheduler.py): each task of each scheduled run by outcome, its duration, and what
+# it did. `lakehouse maintenance run` by hand is a process of its own: its runs are in the maintenance log only.
+MAINTENANCE_TASKS = Counter(
+    "lakehouse_maintenance_tasks_total",
+    "Maintenance tasks run on bronze tables by the operator, by outcome (succeeded, failed)",
+    ["dataset", "task", "outcome"],
+)
+MAINTENANCE_SECONDS = Histogram(
+    "lakehouse_maintenance_task_duration_seconds",
+    "Time a maintenance task took",
+    ["task"],
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800, 3600),
+)
+COMPACTION_FILES = Counter(
+    "lakehouse_compaction_files_total", "Data files compaction rewrote and wrote", ["dataset", "kind"]
+)
+COMPACTION_CONFLICTS = Counter(
+    "lakehouse_compaction_conflicts_total",
+    "Compaction commits refused because another writer committed first, then retried on fresh metadata",
+    ["dataset"],
+)
+SNAPSHOTS_EXPIRED = Counter("lakehouse_snapshots_expired_total", "Snapshots expired from bronze tables", ["dataset"])
+ORPHAN_FILES_REMOVED = Counter(
+    "lakehouse_orphan_files_removed_total", "Files no snapshot referenced, deleted from bronze tables", ["dataset"]
+)
+
+
+def observe_maintenance(report: MaintenanceReport) -> None:
+    """Counts what one maintenance run did (nothing for a skipped one)."""
+    for task, seconds in report.task_seconds.items():
+        MAINTENANCE_TASKS.labels(report.dataset, task, "failed" if task in report.failures else "succeeded").inc()
+        MAINTENANCE_SECONDS.labels(task).observe(seconds)
+    COMPACTION_FILES.labels(report.dataset, "rewritten").inc(report.compaction.files_rewritten)
+    COMPACTION_FILES.labels(report.dataset, "written").inc(report.compaction.files_written)
+    COMPACTION_CONFLICTS.labels(report.dataset).inc(report.compaction.conflicts)
+    SNAPSHOTS_EXPIRED.labels(report.dataset).inc(report.snapshots_expired)
+    ORPHAN_FILES_REMOVED.labels(report.dataset).inc(report.orphan_files_removed)

@@ -12,11 +12,13 @@ from pyiceberg.catalog import Catalog
 from lakehouse.catalog.connect import rest_catalog
 from lakehouse.contracts.cluster import ClusterContracts, datasets_lister
 from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.db.maintenance_log import MaintenanceLog
 from lakehouse.db.metadata import MetadataStore
 from lakehouse.db.outbox import EventOutbox
 from lakehouse.events import KafkaEventPublisher
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
+from lakehouse.maintenance.runner import maintain
 from lakehouse.settings import PlatformSettings
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import IngestEngine, TransformEngine
@@ -25,6 +27,7 @@ from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
 from lakehouse_operator.engines.spark import SparkSettings
 from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 from lakehouse_operator.engines.spark_submit import SparkSubmitEngine
+from lakehouse_operator.maintenance_scheduler import MaintenanceScheduler
 from lakehouse_operator.outbox_relay import OutboxRelay
 from lakehouse_operator.records import RunRecords
 from lakehouse_operator.run_cleanup import FinishedRunCleanup
@@ -86,6 +89,22 @@ class Runtime:
                 GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background", _request_timeout=10
             ),
             dt.timedelta(seconds=ttl),
+        )
+
+    @cached_property
+    def maintenance(self) -> MaintenanceScheduler | None:
+        """None when the operator does not maintain tables (LAKEHOUSE_MAINTENANCE_ENABLED=false)."""
+        if not self.settings.maintenance_enabled:
+            return None
+        maintenance_log = MaintenanceLog(self.platform.database.url.get_secret_value())
+        override = self.settings.maintenance_interval_seconds
+        return MaintenanceScheduler(
+            lambda: self.contracts,
+            lambda contract, interval: maintain(
+                self.catalog, self.s3, maintenance_log, contract, "schedule", due_after=interval
+            ),
+            self.settings.maintenance_check_seconds,
+            dt.timedelta(seconds=override) if override else None,
         )
 
     @cached_property

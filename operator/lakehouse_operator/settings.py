@@ -43,6 +43,11 @@ class OperatorSettings(BaseSettings):
     # Iceberg namespaces, comma-separated, where a run may name any table (tests, trials; `bronze_*`: every
     # namespace that starts so); empty by default, so a run writes only its contract's bronze table (access.py).
     sandbox_namespaces: str = Field(default="", alias="LAKEHOUSE_SANDBOX_NAMESPACES")
+    # Table maintenance (maintenance_scheduler.py): on or off, how often it looks for tables that are due, and an
+    # interval that replaces every dataset's own when set (the local stack's short one; 0 keeps the contracts').
+    maintenance_enabled: bool = Field(default=True, alias="LAKEHOUSE_MAINTENANCE_ENABLED")
+    maintenance_check_seconds: float = Field(default=60.0, gt=0, alias="LAKEHOUSE_MAINTENANCE_CHECK_SECONDS")
+    maintenance_interval_seconds: int = Field(default=0, ge=0, alias="LAKEHOUSE_MAINTENANCE_INTERVAL_SECONDS")
 
     def is_sandbox(self, namespace: str) -> bool:
         """Whether runs may name any table in this Iceberg namespace; an entry ending in * is a prefix."""

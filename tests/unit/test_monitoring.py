@@ -37,6 +37,7 @@ ALERTS = {
     "LakehouseOperatorDown": "operator-down",
     "LakehouseApiDown": "api-down",
     "LakehouseEventsWaiting": "events-waiting",
+    "LakehouseMaintenanceFailing": "maintenance-failing",
 }
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "info": ("_info",)}

@@ -40,6 +40,8 @@ class OperatorProcess:
         env = {
             **os.environ,
             "LAKEHOUSE_SANDBOX_NAMESPACES": SANDBOX_NAMESPACES,
+            # The shared stack's tables are not the tests' to compact; a test of the schedule turns it on.
+            "LAKEHOUSE_MAINTENANCE_ENABLED": "false",
             **self.extra_env,
             "LAKEHOUSE_NAMESPACE": self.namespace,
             "LAKEHOUSE_HEALTH_PORT": str(self.health_port),
