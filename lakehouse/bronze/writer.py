@@ -188,7 +188,7 @@ def append_group_exactly_once(
             return results
         attempt = _without_library_retries(table)
         try:
-            attempt.append(_group_rows(contract, pending), snapshot_properties=_summary(pending))
+            attempt.append(_group_rows(pending), snapshot_properties=_summary(pending))
         except CommitFailedException as error:
             if conflicts == COMMIT_CONFLICT_RETRIES:
                 raise
@@ -213,15 +213,11 @@ def _summary(members: list[RunRows]) -> dict[str, str]:
     }
 
 
-def _group_rows(contract: DatasetContract, members: list[RunRows]) -> pa.Table:
-    """The members' rows as one table; a group is sorted again as a whole, as each run's rows are
-    (lakehouse.bronze.transform), so its data files follow the table's sort order."""
-    if len(members) == 1:
-        return members[0].rows
-    rows = pa.concat_tables([member.rows for member in members])
-    if contract.bronze.sort_by:
-        rows = rows.sort_by([(column, "ascending") for column in contract.bronze.sort_by])
-    return rows
+def _group_rows(members: list[RunRows]) -> pa.Table:
+    """The members' rows one run after another, each run's sorted as lakehouse.bronze.transform sorts them. The
+    group is not sorted again as a whole (1.7 s for 100 runs of 10,000 rows): PyIceberg's data files claim no
+    sort order (their sort_order_id is unset), so readers rely on none."""
+    return members[0].rows if len(members) == 1 else pa.concat_tables([member.rows for member in members])
 
 
 def _without_library_retries(table: Table) -> Table:
