@@ -111,7 +111,8 @@ def bronze_counts(upload_ids: set[str]) -> dict[str, int]:
 def commits_of(runs: set[str]) -> int:
     table = rest_catalog(CatalogSettings(), S3Settings()).load_table(TABLE)
     # Split here rather than with writer.snapshot_run_ids, so the script also measures checkouts from before it.
-    named = [set(s.summary.additional_properties.get(RUN_ID_PROPERTY, "").split(",")) for s in table.snapshots() if s.summary]
+    summaries = [s.summary.additional_properties for s in table.snapshots() if s.summary]
+    named = [set(summary.get(RUN_ID_PROPERTY, "").split(",")) for summary in summaries]
     return sum(1 for ids in named if runs & ids)
 
 
