@@ -18,6 +18,7 @@ Results go to bench/results/burst.json and bench/results/small_files.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -36,6 +37,7 @@ import pyarrow.compute as pc
 from _common import write_results
 from kubernetes import client, config, watch
 from pyiceberg.expressions import In
+from urllib3.exceptions import ProtocolError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.utils: the operator and API processes
 
@@ -84,13 +86,14 @@ class PhaseWatch:
         self._thread.start()
 
     def _follow(self, stream: Any) -> None:
-        for event in stream:
-            run = event["object"]
-            phase = (run.get("status") or {}).get("phase")
-            if phase:
-                with self._changed:
-                    self.seen.setdefault(run["metadata"]["name"], {}).setdefault(phase, time.monotonic())
-                    self._changed.notify_all()
+        with contextlib.suppress(ProtocolError):  # the stream cut when the watch stops
+            for event in stream:
+                run = event["object"]
+                phase = (run.get("status") or {}).get("phase")
+                if phase:
+                    with self._changed:
+                        self.seen.setdefault(run["metadata"]["name"], {}).setdefault(phase, time.monotonic())
+                        self._changed.notify_all()
 
     def wait_all(self, runs: set[str], timeout: float) -> None:
         with self._changed:
