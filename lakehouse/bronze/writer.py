@@ -1,8 +1,13 @@
-"""Appending a run's bronze rows to its Iceberg table exactly once.
+"""Appending runs' bronze rows to their Iceberg table exactly once, one run or a group of runs per commit.
 
 The run id is written into the snapshot summary. Before appending, the table's history is
 searched for it: a retry after a commit that succeeded (but whose result was never recorded,
 because the process died) finds its snapshot and appends nothing.
+
+A group commit (`append_group_exactly_once`) appends several runs of one table in one snapshot: its summary
+lists their run ids, upload ids and row counts, comma-separated in the same order (a single run's commit writes
+one of each, as it always did). A run id is a Kubernetes name, so it holds no comma. A retried group looks for
+each of its runs and appends only those not found.
 
 Iceberg commits are optimistic: when another writer committed to the table first (many runs of one
 dataset at once), the catalog refuses ours (CommitFailedException). Such a conflict is retried here, after
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 
 RUN_ID_PROPERTY = "lakehouse.run-id"
 UPLOAD_ID_PROPERTY = "lakehouse.upload-id"
+RUN_RECORDS_PROPERTY = "lakehouse.run-records"  # each run's rows in a snapshot, in the order of its run ids
+SEPARATOR = ","
 TABLE_PROPERTIES = {
     "format-version": "2",
     "write.parquet.compression-codec": "zstd",
@@ -60,6 +67,15 @@ class AppendResult:
     table: str
     snapshot_id: int | None  # None when the run had no valid rows to append
     rows_written: int
+
+
+@dataclass(frozen=True)
+class RunRows:
+    """One run's bronze rows, as a member of a (group) commit."""
+
+    run_id: str
+    upload_id: str
+    rows: pa.Table
 
 
 def ensure_table(catalog: Catalog, contract: DatasetContract, identifier: str | None = None) -> Table:
@@ -91,12 +107,29 @@ def ensure_table(catalog: Catalog, contract: DatasetContract, identifier: str | 
         return catalog.load_table(identifier)
 
 
+def snapshot_run_ids(properties: dict[str, str]) -> list[str]:
+    """The run ids a snapshot's summary properties name: one, several for a group commit, or none."""
+    value = properties.get(RUN_ID_PROPERTY)
+    return value.split(SEPARATOR) if value else []
+
+
+def snapshot_upload_ids(properties: dict[str, str]) -> list[str]:
+    value = properties.get(UPLOAD_ID_PROPERTY)
+    return value.split(SEPARATOR) if value else []
+
+
 def find_run_snapshot(table: Table, run_id: str) -> int | None:
+    return _committed_runs(table).get(run_id)
+
+
+def _committed_runs(table: Table) -> dict[str, int]:
+    """Every run id in the table's snapshots, with its snapshot."""
+    committed: dict[str, int] = {}
     for snapshot in table.snapshots():
-        summary = snapshot.summary
-        if summary is not None and summary.additional_properties.get(RUN_ID_PROPERTY) == run_id:
-            return snapshot.snapshot_id
-    return None
+        if snapshot.summary is not None:
+            for run_id in snapshot_run_ids(snapshot.summary.additional_properties):
+                committed.setdefault(run_id, snapshot.snapshot_id)
+    return committed
 
 
 def append_exactly_once(
@@ -112,31 +145,79 @@ def append_exactly_once(
 ) -> AppendResult:
     """Appends `rows` unless the run's snapshot is already there. `before_commit` is called once the table
     is loaded (a fault-injection hook), `on_conflict` each time a conflict is retried."""
+    results = append_group_exactly_once(
+        catalog,
+        contract,
+        [RunRows(run_id, upload_id, rows)],
+        identifier,
+        before_commit=lambda _: before_commit(),
+        on_conflict=on_conflict,
+    )
+    return results[run_id]
+
+
+def append_group_exactly_once(
+    catalog: Catalog,
+    contract: DatasetContract,
+    members: list[RunRows],
+    identifier: str | None = None,
+    *,
+    before_commit: Callable[[str], None] = lambda _: None,
+    on_conflict: Callable[[], None] = lambda: None,
+) -> dict[str, AppendResult]:
+    """Appends the rows of every member whose run is not in the table yet, in one snapshot, and answers each
+    member's result by run id. All members share the contract (their rows one schema). `before_commit` is
+    called with each member's run id once the table is loaded, `on_conflict` each time a conflict is retried."""
     table = ensure_table(catalog, contract, identifier)
     name = ".".join(table.name())
-    before_commit()
-    properties = {RUN_ID_PROPERTY: run_id, UPLOAD_ID_PROPERTY: upload_id}
+    for member in members:
+        before_commit(member.run_id)
+    results: dict[str, AppendResult] = {}
     conflicts = 0
     while True:
-        existing = find_run_snapshot(table, run_id)
-        if existing is not None:
-            log.info("run %s already committed to %s as snapshot %s", run_id, name, existing)
-            return AppendResult(name, existing, _rows_added(table, existing))
-        if rows.num_rows == 0:
-            return AppendResult(name, None, 0)
+        committed = _committed_runs(table)
+        for member in members:
+            if member.run_id in committed and member.run_id not in results:
+                existing = committed[member.run_id]
+                log.info("run %s already committed to %s as snapshot %s", member.run_id, name, existing)
+                results[member.run_id] = AppendResult(name, existing, _rows_added(table, existing, member.run_id))
+            elif member.rows.num_rows == 0:
+                results[member.run_id] = AppendResult(name, None, 0)
+        pending = [member for member in members if member.run_id not in results]
+        if not pending:
+            return results
         attempt = _without_library_retries(table)
         try:
-            attempt.append(rows, snapshot_properties=properties)
+            attempt.append(_group_rows(pending), snapshot_properties=_summary(pending))
         except CommitFailedException as error:
             if conflicts == COMMIT_CONFLICT_RETRIES:
                 raise
-            log.info("run %s: commit to %s conflicted (%s); retrying on fresh metadata", run_id, name, error)
+            runs = SEPARATOR.join(member.run_id for member in pending)
+            log.info("runs %s: commit to %s conflicted (%s); retrying on fresh metadata", runs, name, error)
             on_conflict()
             time.sleep(random.uniform(0, min(CONFLICT_PAUSE_BASE_SECONDS * 2**conflicts, CONFLICT_PAUSE_MAX_SECONDS)))
             table.refresh()
             conflicts += 1
             continue
-        return AppendResult(name, find_run_snapshot(attempt, run_id), rows.num_rows)
+        snapshot_id = find_run_snapshot(attempt, pending[0].run_id)
+        for member in pending:
+            results[member.run_id] = AppendResult(name, snapshot_id, member.rows.num_rows)
+        return results
+
+
+def _summary(members: list[RunRows]) -> dict[str, str]:
+    return {
+        RUN_ID_PROPERTY: SEPARATOR.join(member.run_id for member in members),
+        UPLOAD_ID_PROPERTY: SEPARATOR.join(member.upload_id for member in members),
+        RUN_RECORDS_PROPERTY: SEPARATOR.join(str(member.rows.num_rows) for member in members),
+    }
+
+
+def _group_rows(members: list[RunRows]) -> pa.Table:
+    """The members' rows one run after another, each run's sorted as lakehouse.bronze.transform sorts them. The
+    group is not sorted again as a whole (1.7 s for 100 runs of 10,000 rows): PyIceberg's data files claim no
+    sort order (their sort_order_id is unset), so readers rely on none."""
+    return members[0].rows if len(members) == 1 else pa.concat_tables([member.rows for member in members])
 
 
 def _without_library_retries(table: Table) -> Table:
@@ -148,7 +229,13 @@ def _without_library_retries(table: Table) -> Table:
     return Table(table.name(), metadata, table.metadata_location, table.io, table.catalog, table.config)
 
 
-def _rows_added(table: Table, snapshot_id: int) -> int:
+def _rows_added(table: Table, snapshot_id: int, run_id: str) -> int:
+    """The run's rows in its snapshot: its entry in a group's row counts, or all the snapshot added."""
     snapshot = table.snapshot_by_id(snapshot_id)
-    added = snapshot.summary.additional_properties.get("added-records") if snapshot and snapshot.summary else None
-    return int(added or 0)
+    if snapshot is None or snapshot.summary is None:
+        return 0
+    properties = snapshot.summary.additional_properties
+    runs, records = snapshot_run_ids(properties), properties.get(RUN_RECORDS_PROPERTY)
+    if records and run_id in runs:
+        return int(records.split(SEPARATOR)[runs.index(run_id)])
+    return int(properties.get("added-records") or 0)

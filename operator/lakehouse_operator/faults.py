@@ -31,9 +31,12 @@ CRASH_POINTS = (
 )
 # Right after the operator handed a run's work to a job that outlives it: NiFi's flow, a local spark-submit.
 ENGINE_CRASH_POINTS = ("nifi.handed-over", "spark-submit.started")
+# Right after a group commit of several runs landed, before any of them moved on (fires once per state dir).
+GROUP_CRASH_POINTS = ("transform.after-group-commit",)
 
 PAUSE_POINTS = (
     "ingest.before-engine",  # the run is Ingesting; its engine has not read the upload yet
+    "transform.rows-ready",  # the run's bronze rows are ready; it is about to join its table's (group) commit
     "transform.before-commit",  # the bronze table is loaded; the rows are about to be written and committed
 )
 

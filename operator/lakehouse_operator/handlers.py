@@ -330,7 +330,7 @@ def _transition(rt: Runtime, body: dict[str, Any], change: PhaseChange, record: 
     rt.records.write(body, change, record)
     if point := _AFTER_RECORDS_POINT.get(type(record)):
         crash_point(point, metadata["name"])
-    outcome = rt.status.set_phase(metadata["namespace"], metadata["name"], change)
+    outcome = rt.status.set_phase(metadata["namespace"], metadata["name"], change, read=body)
     if outcome.transitioned:
         log.info("%s: %s (%s)", change.phase.value, change.message, change.reason)
         metrics.observe_stage(IngestionRunStatus.from_body(body.get("status")), dt.datetime.now(dt.UTC))

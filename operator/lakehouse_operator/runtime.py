@@ -124,7 +124,9 @@ class Runtime:
     @cached_property
     def transform_engines(self) -> dict[TransformEngineName, TransformEngine]:
         engines: dict[TransformEngineName, TransformEngine] = {
-            TransformEngineName.ARROW: ArrowTransformEngine(self.s3, lambda: self.catalog)
+            TransformEngineName.ARROW: ArrowTransformEngine(
+                self.s3, lambda: self.catalog, self.settings.group_commit_max_runs
+            )
         }
         spark = SparkSettings()
         if spark.enabled:  # LAKEHOUSE_SPARK_ENABLED: once registered, large files go to Spark

@@ -29,7 +29,10 @@ class OperatorSettings(BaseSettings):
     health_port: int = Field(default=0, ge=0, alias="LAKEHOUSE_HEALTH_PORT")  # 0: no liveness endpoint
     # Where both listen: every address of a pod's own network; a host process sets its one address.
     listen_host: str = Field(default="0.0.0.0", alias="LAKEHOUSE_LISTEN_HOST")
-    workers: int = Field(default=4, ge=1, alias="LAKEHOUSE_OPERATOR_WORKERS")
+    workers: int = Field(default=16, ge=1, alias="LAKEHOUSE_OPERATOR_WORKERS")
+    # The most runs appended to one table in one Iceberg commit (engines/arrow.py, group_commit.py); 1: a commit
+    # per run, concurrent ones conflicting and retried.
+    group_commit_max_runs: int = Field(default=100, ge=1, alias="LAKEHOUSE_GROUP_COMMIT_MAX_RUNS")
     # The outbox relay (outbox_relay.py): how often it looks for events other processes left, and how long
     # a phase change waits for its event to reach Kafka before its status moves (none while Kafka is down).
     outbox_poll_seconds: float = Field(default=1.0, gt=0, alias="LAKEHOUSE_OUTBOX_POLL_SECONDS")

@@ -62,9 +62,13 @@ class StatusWriter:
     def list_runs(self, namespace: str) -> list[dict[str, Any]]:
         return self._api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _request_timeout=5)["items"]
 
-    def set_phase(self, namespace: str, name: str, change: PhaseChange) -> WriteOutcome:
+    def set_phase(
+        self, namespace: str, name: str, change: PhaseChange, read: dict[str, Any] | None = None
+    ) -> WriteOutcome:
+        """`read`: the run as the caller just read it, which saves a read; a write it makes stale is refused
+        (resourceVersion) and retried on a fresh read."""
         for _ in range(_CONFLICT_RETRIES):
-            body = self.read(namespace, name)
+            body, read = read or self.read(namespace, name), None
             current = IngestionRunStatus.from_body(body.get("status"))
             if current.is_done:
                 return WriteOutcome(current, changed=False, transitioned=False)

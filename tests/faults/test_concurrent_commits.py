@@ -4,7 +4,9 @@ Iceberg commits are optimistic: a commit based on metadata that another writer h
 (CommitFailedException). The operator holds every run at `transform.before-commit` (lakehouse_operator.faults),
 after its table was loaded, until all 20 are there, then lets them go: all 20 commit on the same metadata, so
 one wins and each of the other 19 conflicts at least once. Each conflict is retried on fresh metadata after a
-search for the run id (lakehouse/bronze/writer.py), and counted on the operator's /metrics.
+search for the run id (lakehouse/bronze/writer.py), and counted on the operator's /metrics. Group commit is off
+(LAKEHOUSE_GROUP_COMMIT_MAX_RUNS=1): one operator's runs of a table would otherwise wait for each other instead of
+conflicting (tests/faults/test_group_commit.py), and this is what concurrent writers of one table meet.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def test_twenty_runs_appending_to_one_table_at_once_lose_and_double_no_row(
     env = {
         "DATABASE_URL": migrated_database_url,
         "LAKEHOUSE_OPERATOR_WORKERS": str(RUNS + 4),
+        "LAKEHOUSE_GROUP_COMMIT_MAX_RUNS": "1",
         **pause_env(tmp_path, POINT),
     }
     operator = OperatorProcess(run_namespace, tmp_path / "operator.log", env, metrics=True).start()

@@ -14,7 +14,7 @@ from kubernetes import client
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import EqualTo
 
-from lakehouse.bronze.writer import RUN_ID_PROPERTY
+from lakehouse.bronze.writer import snapshot_run_ids
 from tests.utils.upload_bodies import form
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +159,7 @@ def run_snapshots(catalog: Catalog, table: str, run_name: str) -> list[int]:
     return [
         s.snapshot_id
         for s in catalog.load_table(table).snapshots()
-        if s.summary is not None and s.summary.additional_properties.get(RUN_ID_PROPERTY) == run_name
+        if s.summary is not None and run_name in snapshot_run_ids(s.summary.additional_properties)
     ]
 
 

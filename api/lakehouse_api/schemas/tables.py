@@ -34,8 +34,12 @@ class SnapshotPublic(CamelModel):
     operation: str | None
     added_records: int | None
     total_records: int | None
-    run_id: str | None = Field(description="The IngestionRun that committed this snapshot, when recorded.")
-    upload_id: str | None = Field(description="The upload that run ingested, when recorded.")
+    run_id: str | None = Field(
+        description="The IngestionRun that committed this snapshot, when recorded; comma-separated for a group commit."
+    )
+    upload_id: str | None = Field(
+        description="The upload that run ingested, when recorded; comma-separated for a group commit."
+    )
 
 
 class TablePublic(CamelModel):

@@ -14,7 +14,7 @@ from pyiceberg.exceptions import CommitFailedException, NoSuchNamespaceError, No
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 
-from lakehouse.bronze.writer import RUN_ID_PROPERTY, UPLOAD_ID_PROPERTY
+from lakehouse.bronze.writer import RUN_ID_PROPERTY, SEPARATOR, UPLOAD_ID_PROPERTY
 from lakehouse.catalog.connect import rest_catalog
 from lakehouse.settings import CatalogSettings, S3Settings
 from lakehouse_cli import render
@@ -30,7 +30,7 @@ class SnapshotLine:
     operation: str | None
     added: int | None
     total: int | None
-    run: str | None
+    run: str | None  # a group commit's runs and uploads are comma-separated (lakehouse.bronze.writer)
     upload: str | None
     live: bool  # in the current snapshot's ancestry: its rows are in the table now
 
@@ -75,7 +75,8 @@ def history(table: Table) -> list[SnapshotLine]:
 
 def live_snapshot_of_upload(table: Table, upload_id: str) -> int | None:
     """A live snapshot that holds this upload's rows, if any."""
-    return next((line.snapshot_id for line in history(table) if line.live and line.upload == upload_id), None)
+    live = (line for line in history(table) if line.live)
+    return next((line.snapshot_id for line in live if upload_id in (line.upload or "").split(SEPARATOR)), None)
 
 
 def connect() -> Catalog:

@@ -1,12 +1,15 @@
 """Transform inside the operator process: raw Parquet -> bronze rows -> PyIceberg append.
 
 The fast path for small files; large ones go to Spark. Like the Spark job, it trusts raw/'s rows and
-checks only its schema (lakehouse.bronze.transform).
+checks only its schema (lakehouse.bronze.transform). Each run prepares its rows in its own handler thread;
+runs of one table that are ready while a commit to it is under way are appended together in the next
+(group_commit.py), unless `group_max_runs` is 1.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -21,11 +24,13 @@ from pyiceberg.exceptions import (
 
 from lakehouse.bronze.evolution import IncompatibleContractError
 from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze
-from lakehouse.bronze.writer import append_exactly_once
+from lakehouse.bronze.writer import AppendResult, RunRows, append_exactly_once, append_group_exactly_once
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse.storage.s3 import S3Location, read_parquet
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, TransformEngine, TransformOutcome
-from lakehouse_operator.faults import pause_point
+from lakehouse_operator.faults import crash_point, pause_point
+from lakehouse_operator.group_commit import GroupCommitter
 from lakehouse_operator.metrics import ICEBERG_COMMIT_RETRIES
 
 # What a failed commit that the transform stage retries says about the server behind it.
@@ -51,10 +56,24 @@ def commit_retry_cause(error: BaseException) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Member:
+    run: RunContext
+    rows: RunRows
+
+
+# A group commit's runs share their table and their contract (as it was when they read it).
+GroupKey = tuple[str, str]
+
+
 class ArrowTransformEngine(TransformEngine):
-    def __init__(self, s3: Any, catalog: Callable[[], Catalog]) -> None:
+    def __init__(self, s3: Any, catalog: Callable[[], Catalog], group_max_runs: int = 1) -> None:
         self._s3 = s3
         self._catalog = catalog
+        self._group_max_runs = group_max_runs
+        self._groups: GroupCommitter[GroupKey, _Member, AppendResult] = GroupCommitter(
+            self._commit_group, group_max_runs
+        )
 
     def transform(self, run: RunContext, raw_uri: str) -> TransformOutcome:
         raw = read_parquet(self._s3, S3Location.parse(raw_uri))
@@ -62,18 +81,13 @@ class ArrowTransformEngine(TransformEngine):
             bronze = to_bronze(run.contract, raw, RunStamp(run.upload_id, run.processing_date, run.ingest_timestamp))
         except RawSchemaMismatchError as error:
             raise RunRejectedError(FailureReason.RAW_SCHEMA_MISMATCH, str(error)) from error
-        retries = ICEBERG_COMMIT_RETRIES.labels(run.dataset, "conflict")
+        member = _Member(run, RunRows(run.name, run.upload_id, bronze))
+        pause_point("transform.rows-ready", run.name)
         try:
-            result = append_exactly_once(
-                self._catalog(),
-                run.contract,
-                bronze,
-                run_id=run.name,
-                upload_id=run.upload_id,
-                identifier=run.target_table,
-                before_commit=lambda: pause_point("transform.before-commit", run.name),
-                on_conflict=retries.inc,
-            )
+            if self._group_max_runs > 1:
+                result = self._groups.submit((run.target_table, run.contract.model_dump_json()), member)
+            else:
+                result = self._commit_alone(member)
         except IncompatibleContractError as error:
             raise RunRejectedError(FailureReason.INCOMPATIBLE_CONTRACT, str(error)) from error
         except Exception as error:
@@ -81,3 +95,31 @@ class ArrowTransformEngine(TransformEngine):
                 ICEBERG_COMMIT_RETRIES.labels(run.dataset, cause).inc()
             raise
         return TransformOutcome(table=result.table, snapshot_id=result.snapshot_id, rows_written=result.rows_written)
+
+    def _commit_alone(self, member: _Member) -> AppendResult:
+        run = member.run
+        return append_exactly_once(
+            self._catalog(),
+            run.contract,
+            member.rows.rows,
+            run_id=run.name,
+            upload_id=run.upload_id,
+            identifier=run.target_table,
+            before_commit=lambda: pause_point("transform.before-commit", run.name),
+            on_conflict=ICEBERG_COMMIT_RETRIES.labels(run.dataset, "conflict").inc,
+        )
+
+    def _commit_group(self, key: GroupKey, members: Sequence[_Member]) -> list[AppendResult]:
+        first = members[0].run
+        contract: DatasetContract = first.contract
+        results = append_group_exactly_once(
+            self._catalog(),
+            contract,
+            [member.rows for member in members],
+            identifier=key[0],
+            before_commit=lambda run_id: pause_point("transform.before-commit", run_id),
+            on_conflict=ICEBERG_COMMIT_RETRIES.labels(first.dataset, "conflict").inc,
+        )
+        if len(members) > 1:
+            crash_point("transform.after-group-commit", "group")
+        return [results[member.run.name] for member in members]

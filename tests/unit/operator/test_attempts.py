@@ -31,7 +31,9 @@ class StatusStore:
     def read(self, namespace: str, name: str) -> dict[str, Any]:
         return copy.deepcopy(self.body)
 
-    def set_phase(self, namespace: str, name: str, change: PhaseChange) -> WriteOutcome:
+    def set_phase(
+        self, namespace: str, name: str, change: PhaseChange, read: dict[str, Any] | None = None
+    ) -> WriteOutcome:
         current = IngestionRunStatus.from_body(self.body.get("status"))
         desired = apply_change(current, change, self.body["metadata"]["generation"])
         self.body["status"] = desired.to_k8s()
