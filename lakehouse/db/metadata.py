@@ -145,6 +145,10 @@ class MetadataTransaction:
         """Queues `event` for Kafka; it is sent only if this transaction commits."""
         outbox.add(self._conn, event)
 
+    def add_lineage(self, event: PipelineEvent) -> None:
+        """Queues an OpenLineage event (lakehouse/lineage) for the lineage backend, if this transaction commits."""
+        outbox.add(self._conn, event, outbox.LINEAGE)
+
 
 class MetadataStore:
     def __init__(self, database_url: str, connect_timeout: int = 5) -> None:
