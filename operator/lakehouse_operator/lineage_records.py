@@ -19,6 +19,7 @@ from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractError, ContractRegistry
 from lakehouse.db.metadata import MetadataTransaction
 from lakehouse.events import PipelineEvent
+from lakehouse.ingest.validation import CheckResult
 from lakehouse.k8s.ingestionrun.lineage import PARENT_ANNOTATION, ParentRun, parse_parent
 from lakehouse.k8s.ingestionrun.status import IngestionRunStatus
 from lakehouse.lineage import events
@@ -37,7 +38,7 @@ class LineageRecorder:
         self._contracts = contracts
 
     def add(self, writes: MetadataTransaction, body: dict[str, Any], record: Record, at: dt.datetime) -> None:
-        event = self.event(body, record, at)
+        event = self.event(body, record, at, writes)
         if event is None or event.eventType is None:
             return
         writes.add_lineage(
@@ -50,9 +51,13 @@ class LineageRecorder:
             )
         )
 
-    def event(self, body: dict[str, Any], record: Record, at: dt.datetime) -> RunEvent | None:
-        """The event `record` announces, or None for the changes that announce none."""
+    def event(
+        self, body: dict[str, Any], record: Record, at: dt.datetime, writes: MetadataTransaction
+    ) -> RunEvent | None:
+        """The event `record` announces, or None for the changes that announce none. `writes` reads the quality
+        counts the run's ingest recorded, so COMPLETE and FAIL carry them as RUNNING did."""
         status = IngestionRunStatus.from_body(body.get("status"))
+        name = body["metadata"]["name"]
         match record:
             case Accepted():
                 return events.start(self._run(body), at)
@@ -71,9 +76,11 @@ class LineageRecorder:
             case TransformSucceeded():
                 outcome = record.outcome
                 table = events.TableFacts(outcome.table, outcome.snapshot_id, outcome.rows_written, self._catalog())
-                return events.complete(self._run(body, record.run.contract), at, _ingested(status), table)
+                ingested = _ingested(status, writes.quality_checks(name))
+                return events.complete(self._run(body, record.run.contract), at, ingested, table)
             case RunFailed():
-                return events.fail(self._run(body), at, _ingested(status), record.reason, record.message)
+                ingested = _ingested(status, writes.quality_checks(name))
+                return events.fail(self._run(body), at, ingested, record.reason, record.message)
             case _:
                 return None
 
@@ -94,8 +101,8 @@ class LineageRecorder:
         )
 
 
-def _ingested(status: IngestionRunStatus) -> events.IngestFacts | None:
-    """raw/ and quarantine/ as the status has them once ingest is done (None before)."""
+def _ingested(status: IngestionRunStatus, checks: list[CheckResult]) -> events.IngestFacts | None:
+    """raw/ and quarantine/ as the status has them once ingest is done (None before), with the ingest's checks."""
     if not status.raw_path:
         return None
     counts = status.counts
@@ -105,6 +112,7 @@ def _ingested(status: IngestionRunStatus) -> events.IngestFacts | None:
         valid_rows=counts.valid if counts else None,
         rejected_rows=counts.rejected if counts else None,
         input_rows=counts.input if counts else None,
+        checks=checks,
     )
 
 
