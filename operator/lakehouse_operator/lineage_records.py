@@ -16,7 +16,7 @@ from typing import Any
 from openlineage.client.event_v2 import RunEvent
 
 from lakehouse.contracts.model import DatasetContract
-from lakehouse.contracts.registry import ContractError, ContractRegistry
+from lakehouse.contracts.registry import ContractError, ContractRegistry, UnknownDatasetError
 from lakehouse.db.metadata import MetadataTransaction
 from lakehouse.events import PipelineEvent
 from lakehouse.ingest.validation import CheckResult
@@ -89,7 +89,7 @@ class LineageRecorder:
         if contract is None:
             try:
                 contract = self._contracts().get(spec["dataset"])
-            except ContractError:
+            except (UnknownDatasetError, ContractError):
                 contract = None  # an unknown dataset: its run fails, and its events name no schema
         return events.RunFacts(
             run_id=lineage_run_id(body["metadata"]["uid"]),
