@@ -128,7 +128,8 @@ class OutboxRelay:
         self._set_broker_answers(not errors)
         if errors:
             log.warning(
-                "%d of %d events not published, kept in the outbox: %s",
+                "%s: %d of %d events not published, kept in the outbox: %s",
+                self._name,
                 len(errors),
                 len(batch.pending),
                 next(iter(errors.values())),
@@ -138,7 +139,7 @@ class OutboxRelay:
     def _set_broker_answers(self, answers: bool) -> None:
         with self._passes:
             if answers and not self._broker_answers:
-                log.info("Kafka acknowledges events again")
+                log.info("%s: events are acknowledged again", self._name)
             self._broker_answers = answers
             self._passes.notify_all()
 
