@@ -242,7 +242,7 @@ def to_json(event: RunEvent) -> dict[str, Any]:
 
 def from_json(data: dict[str, Any]) -> RunEvent:
     """The client's event type around a stored event, for the client to send; facets stay the stored JSON, so what
-    is sent is exactly what was stored."""
+    is sent is what was stored (plus the `tags` run facet in which the client names its version)."""
 
     def datasets(kind: type[InputDataset] | type[OutputDataset], items: list[dict[str, Any]]) -> list[Any]:
         extra = "inputFacets" if kind is InputDataset else "outputFacets"

@@ -7,22 +7,31 @@ catalog and PostgreSQL really hold.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
 from kubernetes import client
 from pyiceberg.catalog import Catalog
 
 from lakehouse.bronze.writer import RUN_ID_PROPERTY
+from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
+from lakehouse.events import PipelineEvent
 from lakehouse.k8s.ingestionrun.lineage import PARENT_ANNOTATION, ParentRun
+from lakehouse.lineage import events as lineage_events
 from lakehouse.lineage.naming import lineage_run_id
+from lakehouse.lineage.publisher import LineagePublisher
+from lakehouse.lineage.settings import LineageSettings
 from lakehouse.storage.s3 import S3Location, head_object
 from tests.faults.test_replays import replay_from
 from tests.utils.api_process import running_api
@@ -37,6 +46,7 @@ TARGET = {"namespace": "bronze_lineage", "table": "orders"}
 TABLE = "bronze_lineage.orders"
 PARENT = ParentRun("airflow", "lakehouse_ingest.create_run", "01936f3e-7c1a-7d2b-9f00-0123456789ab")
 CLI = str(Path(sys.executable).parent / "lakehouse")
+SOURCE = "s3://uploads/orders/2026-12-01/up-kafka/orders.csv"
 
 
 def lineage_operator(namespace: str, database_url: str, tmp_path: Path) -> tuple[OperatorProcess, Path]:
@@ -210,3 +220,32 @@ def test_a_bad_file_fails_with_an_error_facet(
     assert error["message"].startswith("MissingColumns: ") and error["programmingLanguage"] == "python"
     assert fail["outputs"] == []  # nothing was written
     assert "parent" not in fail["run"]["facets"]
+
+
+def test_the_kafka_transport_puts_an_event_on_its_topic() -> None:
+    """The Kafka transport as configured from LineageSettings (the platform's Kafka connection, acks=all) reaches
+    the real broker: the event on the topic is the stored one."""
+    bootstrap = stack_env("KAFKA_BOOTSTRAP_SERVERS")["KAFKA_BOOTSTRAP_SERVERS"]
+    topic = f"openlineage-test-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
+    at = dt.datetime.now(dt.UTC)
+    facts = lineage_events.RunFacts(
+        lineage_run_id(str(uuid.uuid4())), "lakehouse", "orders", ContractRegistry.default().get("orders"), SOURCE
+    )
+    stored = lineage_events.to_json(lineage_events.start(facts, at))
+    event = PipelineEvent("openlineage.START", facts.run_id, "up-kafka", stored, at)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": topic, "auto.offset.reset": "earliest"})
+    try:
+        settings = LineageSettings(LAKEHOUSE_LINEAGE_TRANSPORT="kafka", LAKEHOUSE_LINEAGE_KAFKA_TOPIC=topic)
+        assert LineagePublisher(settings).publish_all([event]) == {}
+        consumer.subscribe([topic])
+        message = wait_until(lambda: consumer.poll(1.0), f"an event on {topic}", timeout=30, poll=0)
+        assert message.error() is None, message.error()
+        sent = json.loads(message.value())
+        assert schema_errors(sent) == []
+        sent["run"]["facets"].pop("tags")  # the client adds its version as a run tag
+        assert sent == stored
+    finally:
+        consumer.close()
+        admin.delete_topics([topic], operation_timeout=30)[topic].result(30)
