@@ -14,6 +14,7 @@ errorMessage on failure.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -242,7 +243,9 @@ def to_json(event: RunEvent) -> dict[str, Any]:
 
 def from_json(data: dict[str, Any]) -> RunEvent:
     """The client's event type around a stored event, for the client to send; facets stay the stored JSON, so what
-    is sent is what was stored (plus the `tags` run facet in which the client names its version)."""
+    is sent is what was stored (plus the `tags` run facet in which the client names its version). A copy: the client
+    adds that facet to the event's facets in place."""
+    data = copy.deepcopy(data)
 
     def datasets(kind: type[InputDataset] | type[OutputDataset], items: list[dict[str, Any]]) -> list[Any]:
         extra = "inputFacets" if kind is InputDataset else "outputFacets"

@@ -231,7 +231,12 @@ def test_the_kafka_transport_puts_an_event_on_its_topic() -> None:
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(30)
     at = dt.datetime.now(dt.UTC)
     facts = lineage_events.RunFacts(
-        lineage_run_id(str(uuid.uuid4())), "lakehouse", "orders", ContractRegistry.default().get("orders"), SOURCE
+        lineage_run_id(str(uuid.uuid4())),
+        "lakehouse",
+        "orders",
+        ContractRegistry.default().get("orders"),
+        SOURCE,
+        PARENT,
     )
     stored = lineage_events.to_json(lineage_events.start(facts, at))
     event = PipelineEvent("openlineage.START", facts.run_id, "up-kafka", stored, at)
@@ -242,6 +247,7 @@ def test_the_kafka_transport_puts_an_event_on_its_topic() -> None:
         consumer.subscribe([topic])
         message = wait_until(lambda: consumer.poll(1.0), f"an event on {topic}", timeout=30, poll=0)
         assert message.error() is None, message.error()
+        assert message.key() == f"run:{PARENT.job_namespace}/{PARENT.job_name}".encode()  # the parent's partition
         sent = json.loads(message.value())
         assert schema_errors(sent) == []
         sent["run"]["facets"].pop("tags")  # the client adds its version as a run tag

@@ -9,10 +9,12 @@ import pytest
 from openlineage.client.serde import Serde
 
 from lakehouse.contracts.registry import ContractRegistry
+from lakehouse.events import PipelineEvent
 from lakehouse.ingest.validation import CheckResult
 from lakehouse.k8s.ingestionrun.lineage import ParentRun, parse_parent
 from lakehouse.lineage import events
 from lakehouse.lineage.naming import lineage_run_id, s3_dataset
+from lakehouse.lineage.publisher import LineagePublisher
 from lakehouse.lineage.settings import LineageSettings
 from tests.utils.openlineage import schema_errors
 
@@ -170,3 +172,12 @@ def test_transport_configurations(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not LineageSettings().enabled
     with pytest.raises(ValueError, match="LAKEHOUSE_LINEAGE_URL"):
         LineageSettings(LAKEHOUSE_LINEAGE_TRANSPORT="http")
+
+
+def test_an_event_kafka_does_not_acknowledge_stays_unsent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No broker on the port: the publisher reports the event as not delivered (the relay keeps it in the outbox)."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")  # discard: nothing listens there
+    settings = LineageSettings(LAKEHOUSE_LINEAGE_TRANSPORT="kafka", LAKEHOUSE_LINEAGE_TIMEOUT_SECONDS=1)
+    stored = PipelineEvent("openlineage.START", RUN.run_id, "u-1", events.to_json(events.start(RUN, AT)), AT)
+    errors = LineagePublisher(settings).publish_all([stored])
+    assert list(errors) == [stored.id] and "did not acknowledge" in errors[stored.id]
