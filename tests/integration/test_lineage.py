@@ -1,8 +1,8 @@
 """OpenLineage events of real runs (a real operator with the file transport) and the table lineage of the API and CLI.
 
 Each test has a platform database of its own (`migrated_database_url`), so its operator's lineage outbox holds only
-its runs' events; the events are checked against the OpenLineage JSON Schemas and against what S3, the Iceberg
-catalog and PostgreSQL really hold.
+its runs' events; the events are checked against the OpenLineage spec (as openlineage-python's generated classes
+define it) and against what S3, the Iceberg catalog and PostgreSQL really hold.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from lakehouse.lineage.settings import LineageSettings
 from lakehouse.storage.s3 import S3Location, head_object
 from tests.faults.test_replays import replay_from
 from tests.utils.api_process import running_api
-from tests.utils.openlineage import schema_errors
+from tests.utils.openlineage_spec import spec_errors
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.runs import Upload, create_run, run_body, upload, wait_for_phase, watch_for_phase
 from tests.utils.stack import stack_env
@@ -77,7 +77,7 @@ def sent_events(events_file: Path, database_url: str, run_id: str, count: int) -
 
 def assert_valid(events: list[dict[str, Any]]) -> None:
     for event in events:
-        assert schema_errors(event) == [], event["eventType"]
+        assert spec_errors(event) == [], event["eventType"]
 
 
 def test_a_run_emits_start_running_complete_naming_its_real_objects_and_table(
@@ -249,7 +249,7 @@ def test_the_kafka_transport_puts_an_event_on_its_topic() -> None:
         assert message.error() is None, message.error()
         assert message.key() == f"run:{PARENT.job_namespace}/{PARENT.job_name}".encode()  # the parent's partition
         sent = json.loads(message.value())
-        assert schema_errors(sent) == []
+        assert spec_errors(sent) == []
         sent["run"]["facets"].pop("tags")  # the client adds its version as a run tag
         assert sent == stored
     finally:
