@@ -15,7 +15,7 @@ from kubernetes import config as kube_config
 from pyiceberg.catalog import Catalog
 
 from lakehouse.catalog.connect import rest_catalog
-from lakehouse.settings import CatalogSettings, S3Settings
+from lakehouse.settings import CatalogSettings, DatabaseSettings, S3Settings
 from lakehouse_api.settings import ApiSettings
 
 
@@ -35,6 +35,11 @@ class Backends:
             read_timeout=max(timeout, 60.0),  # a large part upload takes a while
             max_pool_connections=20,
         )
+
+    @cached_property
+    def database_url(self) -> str:
+        """The platform's metadata database (only the table lineage reads it)."""
+        return DatabaseSettings().url.get_secret_value()
 
     @cached_property
     def kube(self) -> kube.ApiClient:

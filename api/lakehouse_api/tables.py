@@ -12,15 +12,25 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+import psycopg
 import requests
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, RESTError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
 from pyiceberg.table import Table
 
 from lakehouse.bronze.writer import RUN_ID_PROPERTY, UPLOAD_ID_PROPERTY
+from lakehouse.db.lineage import read_table_lineage
 from lakehouse_api.backends import Backends
 from lakehouse_api.problems import ProblemError
-from lakehouse_api.schemas.tables import ColumnPublic, RowsPublic, SnapshotPublic, TablePublic, TableRef
+from lakehouse_api.schemas.tables import (
+    ColumnPublic,
+    RowsPublic,
+    SnapshotLineagePublic,
+    SnapshotPublic,
+    TableLineagePublic,
+    TablePublic,
+    TableRef,
+)
 
 
 @contextmanager
@@ -107,6 +117,39 @@ def _snapshot_public(snapshot: Any) -> SnapshotPublic:
         run_id=summary.additional_properties.get(RUN_ID_PROPERTY) if summary else None,
         upload_id=summary.additional_properties.get(UPLOAD_ID_PROPERTY) if summary else None,
     )
+
+
+def table_lineage(backends: Backends, namespace: str, name: str) -> TableLineagePublic:
+    """Each snapshot with the run that committed it (its summary) and what that run read and wrote (table_lineage)."""
+    identifier = f"{namespace}.{name}"
+    snapshots = [_snapshot_public(s) for s in _load(backends, namespace, name).snapshots()]
+    try:
+        runs = read_table_lineage(backends.database_url, identifier, int(backends.settings.backend_timeout_seconds))
+    except psycopg.OperationalError as error:
+        raise ProblemError(
+            503,
+            f"the metadata database is unavailable ({type(error).__name__}); retry later",
+            kind="backend-unavailable",
+        ) from error
+    data = []
+    for snapshot in snapshots:
+        run = runs.get(snapshot.run_id or "")
+        data.append(
+            SnapshotLineagePublic(
+                snapshot_id=snapshot.snapshot_id,
+                committed_at=snapshot.committed_at,
+                operation=snapshot.operation,
+                added_records=snapshot.added_records,
+                run_id=snapshot.run_id,
+                upload_id=snapshot.upload_id,
+                source_uri=run.source_uri if run else None,
+                source_sha256=run.source_sha256 if run else None,
+                raw_uri=run.raw_uri if run else None,
+                quarantine_uri=run.quarantine_uri if run else None,
+                rows_written=run.rows_written if run else None,
+            )
+        )
+    return TableLineagePublic(table=identifier, data=data, count=len(data))
 
 
 def preview_rows(

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--snapshots", action="store_true", help="list every snapshot")
     table.add_argument("--as-of", type=int, metavar="SNAPSHOT", help="describe the table as of this snapshot")
     table.add_argument("--rows", type=int, metavar="N", help="also show the first N rows")
+    lineage = commands.add_parser("lineage", help="which uploads and runs produced a table's snapshots")
+    lineage.add_argument("name", help="namespace.table")
     recovery.add_commands(commands)
     dataset_tools.add_commands(commands)
     maintenance.add_commands(commands)
@@ -187,18 +189,33 @@ def cmd_tables(client: LakehouseClient, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_table(client: LakehouseClient, args: argparse.Namespace) -> int:
-    namespace, _, name = args.name.rpartition(".")
+def _table_path(name: str) -> str | None:
+    """`/api/v1/tables/<namespace>/<table>` for `namespace.table`; None (and a message) for anything else."""
+    namespace, _, table = name.rpartition(".")
     if not namespace:
         print("lakehouse: name the table as namespace.table", file=sys.stderr)
+        return None
+    return f"/api/v1/tables/{namespace}/{table}"
+
+
+def cmd_table(client: LakehouseClient, args: argparse.Namespace) -> int:
+    if (path := _table_path(args.name)) is None:
         return EXIT_REFUSED
-    info = client.get(f"/api/v1/tables/{namespace}/{name}", snapshots=args.snapshots, asOf=args.as_of)
+    info = client.get(path, snapshots=args.snapshots, asOf=args.as_of)
     text = render.table_details(info)
     if args.rows:
-        rows = client.get(f"/api/v1/tables/{namespace}/{name}/rows", limit=args.rows, asOf=args.as_of)
+        rows = client.get(f"{path}/rows", limit=args.rows, asOf=args.as_of)
         info["rows"] = rows
         text += "\n\n" + render.table(rows["columns"], [[r.get(c) for c in rows["columns"]] for r in rows["data"]])
     _print(args, info, text)
+    return EXIT_OK
+
+
+def cmd_lineage(client: LakehouseClient, args: argparse.Namespace) -> int:
+    if (path := _table_path(args.name)) is None:
+        return EXIT_REFUSED
+    page = client.get(f"{path}/lineage")
+    _print(args, page, render.lineage_table(page["data"]))
     return EXIT_OK
 
 
@@ -209,6 +226,7 @@ COMMANDS = {
     "datasets": cmd_datasets,
     "tables": cmd_tables,
     "table": cmd_table,
+    "lineage": cmd_lineage,
     **recovery.COMMANDS,
     **dataset_tools.COMMANDS,
     **maintenance.COMMANDS,

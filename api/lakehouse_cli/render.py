@@ -84,3 +84,11 @@ def table_details(info: dict[str, Any]) -> str:
         snapshots = [[snapshot.get(k) for k in keys] for snapshot in info["snapshots"]]
         lines.append(table(["snapshot", "committed", "operation", "added", "total", "upload"], snapshots))
     return "\n".join(lines)
+
+
+def lineage_table(snapshots: list[dict[str, Any]]) -> str:
+    keys = ["snapshotId", "committedAt", "operation", "addedRecords", "runId", "uploadId", "sourceUri"]
+    return table(
+        ["snapshot", "committed", "operation", "added", "run", "upload", "source"],
+        [[snapshot.get(k) for k in keys] for snapshot in snapshots],
+    )

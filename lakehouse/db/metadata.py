@@ -141,9 +141,22 @@ class MetadataTransaction:
             row.__dict__,
         )
 
+    def quality_checks(self, run_id: str) -> list[CheckResult]:
+        """The data-quality counts recorded for the run (by its ingest)."""
+        rows = self._conn.execute(
+            "SELECT check_name, column_name, passed_count, failed_count FROM data_quality_metrics WHERE run_id = %s"
+            " ORDER BY id",
+            (run_id,),
+        ).fetchall()
+        return [CheckResult(name, column, passed, failed) for name, column, passed, failed in rows]
+
     def add_event(self, event: PipelineEvent) -> None:
         """Queues `event` for Kafka; it is sent only if this transaction commits."""
         outbox.add(self._conn, event)
+
+    def add_lineage(self, event: PipelineEvent) -> None:
+        """Queues an OpenLineage event (lakehouse/lineage) for the lineage backend, if this transaction commits."""
+        outbox.add(self._conn, event, outbox.LINEAGE)
 
 
 class MetadataStore:

@@ -1,5 +1,8 @@
 """The event outbox (table `event_outbox`, migration 002): pipeline events wait here for Kafka.
 
+OpenLineage events wait the same way in `lineage_outbox` (migration 003, the same columns), for the lineage
+backend: a second table, so a lineage backend that is down never holds up a run's Kafka events.
+
 A phase change adds its event with `add`, inside the transaction that writes the change's metadata
 rows (`MetadataStore.transaction`), so the event exists exactly when the rows do. The relay then
 claims a batch (`EventOutbox.claim`), publishes it and marks what the broker acknowledged as sent.
@@ -17,21 +20,29 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from lakehouse.events import PipelineEvent
 
+EVENTS = "event_outbox"
+LINEAGE = "lineage_outbox"
+OutboxTable = Literal["event_outbox", "lineage_outbox"]
 
-def add(conn: psycopg.Connection, event: PipelineEvent) -> None:
+
+def add(conn: psycopg.Connection, event: PipelineEvent, table: OutboxTable = EVENTS) -> None:
     """Adds `event` in the caller's transaction; an event whose id is already there is not added again."""
     conn.execute(
-        """
-        INSERT INTO event_outbox (event_id, run_id, upload_id, topic, data, event_time)
-        VALUES (%(event_id)s, %(run_id)s, %(upload_id)s, %(topic)s, %(data)s, %(time)s)
-        ON CONFLICT (event_id) DO NOTHING
-        """,
+        sql.SQL(
+            """
+            INSERT INTO {} (event_id, run_id, upload_id, topic, data, event_time)
+            VALUES (%(event_id)s, %(run_id)s, %(upload_id)s, %(topic)s, %(data)s, %(time)s)
+            ON CONFLICT (event_id) DO NOTHING
+            """
+        ).format(sql.Identifier(table)),
         {
             "event_id": event.id,
             "run_id": event.run_id,
@@ -52,20 +63,23 @@ class PendingEvent:
 class OutboxBatch:
     """Claimed events; they stay locked to this batch until its transaction ends."""
 
-    def __init__(self, conn: psycopg.Connection, pending: list[PendingEvent]) -> None:
+    def __init__(self, conn: psycopg.Connection, pending: list[PendingEvent], table: OutboxTable = EVENTS) -> None:
         self._conn = conn
         self.pending = pending
+        self._table = sql.Identifier(table)
 
     def mark_sent(self, row_ids: list[int]) -> None:
         self._conn.execute(
-            "UPDATE event_outbox SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(%s)",
+            sql.SQL(
+                "UPDATE {} SET sent_at = now(), attempts = attempts + 1, last_error = NULL WHERE id = ANY(%s)"
+            ).format(self._table),
             (row_ids,),
         )
 
     def note_failures(self, errors: dict[int, str]) -> None:
         with self._conn.cursor() as cursor:
             cursor.executemany(
-                "UPDATE event_outbox SET attempts = attempts + 1, last_error = %s WHERE id = %s",
+                sql.SQL("UPDATE {} SET attempts = attempts + 1, last_error = %s WHERE id = %s").format(self._table),
                 [(error, row_id) for row_id, error in errors.items()],
             )
 
@@ -73,10 +87,11 @@ class OutboxBatch:
 class EventOutbox:
     """The relay's side of the outbox, over one connection kept between passes; one thread uses it."""
 
-    def __init__(self, database_url: str, connect_timeout: int = 5) -> None:
+    def __init__(self, database_url: str, connect_timeout: int = 5, table: OutboxTable = EVENTS) -> None:
         self._url = database_url
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection | None = None
+        self._table = table
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -95,30 +110,34 @@ class EventOutbox:
         conn = self._connection()
         with conn.transaction():
             rows = conn.execute(
-                """
-                SELECT o.id, o.topic, o.run_id, o.upload_id, o.data, o.event_time
-                FROM event_outbox o
-                WHERE o.sent_at IS NULL
-                  AND NOT EXISTS (
-                      SELECT 1 FROM event_outbox earlier
-                      WHERE earlier.run_id = o.run_id AND earlier.sent_at IS NULL AND earlier.id < o.id)
-                ORDER BY o.id
-                LIMIT %s
-                FOR UPDATE OF o SKIP LOCKED
-                """,
+                sql.SQL(
+                    """
+                    SELECT o.id, o.topic, o.run_id, o.upload_id, o.data, o.event_time
+                    FROM {table} o
+                    WHERE o.sent_at IS NULL
+                      AND NOT EXISTS (
+                          SELECT 1 FROM {table} earlier
+                          WHERE earlier.run_id = o.run_id AND earlier.sent_at IS NULL AND earlier.id < o.id)
+                    ORDER BY o.id
+                    LIMIT %s
+                    FOR UPDATE OF o SKIP LOCKED
+                    """
+                ).format(table=sql.Identifier(self._table)),
                 (limit,),
             ).fetchall()
             pending = [
                 PendingEvent(row_id, PipelineEvent(topic=topic, run_id=run_id, upload_id=upload_id, data=data, time=at))
                 for row_id, topic, run_id, upload_id, data, at in rows
             ]
-            yield OutboxBatch(conn, pending)
+            yield OutboxBatch(conn, pending, self._table)
 
     def depth(self) -> int:
         """How many events wait to be sent."""
-        row = self._connection().execute("SELECT count(*) FROM event_outbox WHERE sent_at IS NULL").fetchone()
+        query = sql.SQL("SELECT count(*) FROM {} WHERE sent_at IS NULL").format(sql.Identifier(self._table))
+        row = self._connection().execute(query).fetchone()
         return row[0] if row else 0
 
     def prune(self, sent_before: dt.datetime) -> int:
         """Deletes events sent before `sent_before`; returns how many."""
-        return self._connection().execute("DELETE FROM event_outbox WHERE sent_at < %s", (sent_before,)).rowcount
+        query = sql.SQL("DELETE FROM {} WHERE sent_at < %s").format(sql.Identifier(self._table))
+        return self._connection().execute(query, (sent_before,)).rowcount

@@ -98,6 +98,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
         start_http_server(operator_settings.metrics_port, addr=operator_settings.listen_host)
     # Events left in the outbox by an earlier process (or while Kafka was down) go out from here on.
     runtime.relay.start()
+    if runtime.lineage_relay is not None:
+        runtime.lineage_relay.start()
     if runtime.cleanup is not None:
         runtime.cleanup.start()
     if runtime.maintenance is not None:
@@ -116,6 +118,8 @@ def stop_relay(memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime | None = getattr(memo, "runtime", None)  # None when the start-up failed
     if runtime is not None:
         runtime.relay.stop()
+        if runtime.lineage_relay is not None:
+            runtime.lineage_relay.stop()
         if runtime.cleanup is not None:
             runtime.cleanup.stop()
         if runtime.maintenance is not None:

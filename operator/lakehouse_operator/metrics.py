@@ -145,6 +145,9 @@ class DatasetLimits(Collector):
 
 # The outbox relay (outbox_relay.py): events that wait for Kafka, and what became of each attempt to send one.
 OUTBOX_DEPTH = Gauge("lakehouse_outbox_depth", "Pipeline events in the outbox not yet acknowledged by Kafka")
+LINEAGE_OUTBOX_DEPTH = Gauge(
+    "lakehouse_lineage_outbox_depth", "OpenLineage events in the lineage outbox not yet taken by the lineage backend"
+)
 EVENTS_PUBLISHED = Counter("lakehouse_events_published_total", "Pipeline events Kafka acknowledged", ["topic"])
 EVENT_PUBLISH_FAILURES = Counter(
     "lakehouse_event_publish_failures_total",

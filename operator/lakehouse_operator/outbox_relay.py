@@ -8,6 +8,9 @@ restart of PostgreSQL or a SIGKILLed operator delays events, never loses them.
 While Kafka answers, a phase change still sees its event out before it moves the status (`deliver`,
 bounded), so a consumer that sees a finished run finds its events; while Kafka does not, it goes on
 at once.
+
+The lineage relay is another OutboxRelay, over the `lineage_outbox` table with the OpenLineage publisher
+(lakehouse/lineage/publisher.py); nothing waits for it.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import datetime as dt
 import logging
 import threading
 import time
+from typing import Protocol
+
+from prometheus_client import Gauge
 
 from lakehouse.db.outbox import EventOutbox
-from lakehouse.events import KafkaEventPublisher
+from lakehouse.events import PipelineEvent
 from lakehouse_operator import metrics
 
 log = logging.getLogger(__name__)
@@ -28,11 +34,26 @@ _SENT_RETENTION = dt.timedelta(days=7)
 _PRUNE_EVERY_SECONDS = 3600.0
 
 
+class Publisher(Protocol):
+    def publish_all(self, events: list[PipelineEvent]) -> dict[str, str]:
+        """Sends `events` in order; the error of each one not delivered, by event id."""
+        ...
+
+
 class OutboxRelay:
-    def __init__(self, outbox: EventOutbox, publisher: KafkaEventPublisher, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        outbox: EventOutbox,
+        publisher: Publisher,
+        poll_seconds: float = 1.0,
+        depth: Gauge = metrics.OUTBOX_DEPTH,
+        name: str = "outbox-relay",
+    ) -> None:
         self._outbox = outbox
         self._publisher = publisher
         self._poll_seconds = poll_seconds
+        self._depth = depth
+        self._name = name
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._passes = threading.Condition()
@@ -44,7 +65,7 @@ class OutboxRelay:
         self._pruned_at = 0.0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 15) -> None:
@@ -82,7 +103,7 @@ class OutboxRelay:
         self._failed_passes += 1  # until the pass gets through
         try:
             sent, failed = self._publish_next()
-            metrics.OUTBOX_DEPTH.set(self._outbox.depth())
+            self._depth.set(self._outbox.depth())
             self._prune_now_and_then()
             if not failed:
                 self._failed_passes = 0
@@ -107,7 +128,8 @@ class OutboxRelay:
         self._set_broker_answers(not errors)
         if errors:
             log.warning(
-                "%d of %d events not published, kept in the outbox: %s",
+                "%s: %d of %d events not published, kept in the outbox: %s",
+                self._name,
                 len(errors),
                 len(batch.pending),
                 next(iter(errors.values())),
@@ -117,7 +139,7 @@ class OutboxRelay:
     def _set_broker_answers(self, answers: bool) -> None:
         with self._passes:
             if answers and not self._broker_answers:
-                log.info("Kafka acknowledges events again")
+                log.info("%s: events are acknowledged again", self._name)
             self._broker_answers = answers
             self._passes.notify_all()
 

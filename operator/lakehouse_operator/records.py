@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakehouse.db.metadata import JobRow, LineageRow, MetadataStore, MetadataTransaction, WorkflowRow
 from lakehouse.events import BRONZE_LAYER_COMPLETE, FILE_UPLOADED, INGESTION_FAILED, RAW_DATA_READY, PipelineEvent
@@ -24,6 +24,9 @@ from lakehouse_operator import metrics
 from lakehouse_operator.engines.base import IngestOutcome, RunContext, TransformOutcome
 from lakehouse_operator.outbox_relay import OutboxRelay
 from lakehouse_operator.status_writer import PhaseChange
+
+if TYPE_CHECKING:
+    from lakehouse_operator.lineage_records import LineageRecorder
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,17 @@ Record = Accepted | Validated | IngestSucceeded | TransformStarted | TransformSu
 
 
 class RunRecords:
-    def __init__(self, metadata: MetadataStore, relay: OutboxRelay, delivery_seconds: float) -> None:
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        relay: OutboxRelay,
+        delivery_seconds: float,
+        lineage: LineageRecorder | None = None,  # None: no OpenLineage events (lineage not configured)
+    ) -> None:
         self._metadata = metadata
         self._relay = relay
         self._delivery_seconds = delivery_seconds
+        self._lineage = lineage
 
     def write(self, body: dict[str, Any], change: PhaseChange, record: Record) -> None:
         """Everything `record` leaves outside Kubernetes and the run's workflow row for `change`, committed
@@ -113,6 +123,8 @@ class RunRecords:
                     self._run_failed(writes, body, record, now)
                     workflow = {"finished_at": now, "attempts": record.attempt}
             writes.upsert_workflow(_workflow_row(body, change, **workflow))
+            if self._lineage is not None:
+                self._lineage.add(writes, body, record, now)
         if not isinstance(record, Accepted | TransformStarted):  # the two changes that announce nothing
             self._relay.deliver(self._delivery_seconds)
 

@@ -14,12 +14,16 @@ from lakehouse.contracts.cluster import ClusterContracts, datasets_lister
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.db.maintenance_log import MaintenanceLog
 from lakehouse.db.metadata import MetadataStore
-from lakehouse.db.outbox import EventOutbox
+from lakehouse.db.outbox import LINEAGE, EventOutbox
 from lakehouse.events import KafkaEventPublisher
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
+from lakehouse.lineage.events import CatalogFacts
+from lakehouse.lineage.publisher import LineagePublisher
+from lakehouse.lineage.settings import LineageSettings
 from lakehouse.maintenance.runner import maintain
 from lakehouse.settings import PlatformSettings
+from lakehouse_operator import metrics
 from lakehouse_operator.engines.arrow import ArrowTransformEngine
 from lakehouse_operator.engines.base import IngestEngine, TransformEngine
 from lakehouse_operator.engines.builtin import BuiltinIngestEngine
@@ -27,6 +31,7 @@ from lakehouse_operator.engines.nifi import NiFiIngestEngine, NiFiSettings
 from lakehouse_operator.engines.spark import SparkSettings
 from lakehouse_operator.engines.spark_operator import SparkApplicationEngine
 from lakehouse_operator.engines.spark_submit import SparkSubmitEngine
+from lakehouse_operator.lineage_records import LineageRecorder
 from lakehouse_operator.maintenance_scheduler import MaintenanceScheduler
 from lakehouse_operator.outbox_relay import OutboxRelay
 from lakehouse_operator.records import RunRecords
@@ -69,8 +74,34 @@ class Runtime:
         )
 
     @cached_property
+    def lineage(self) -> LineageSettings:
+        return LineageSettings()
+
+    @cached_property
+    def lineage_relay(self) -> OutboxRelay | None:
+        """Sends the OpenLineage events of the runs; None when no lineage transport is configured."""
+        if not self.lineage.enabled:
+            return None
+        return OutboxRelay(
+            EventOutbox(self.platform.database.url.get_secret_value(), table=LINEAGE),
+            LineagePublisher(self.lineage),
+            self.settings.outbox_poll_seconds,
+            depth=metrics.LINEAGE_OUTBOX_DEPTH,
+            name="lineage-relay",
+        )
+
+    def _catalog_facts(self) -> CatalogFacts:
+        catalog = self.platform.catalog
+        return CatalogFacts(self.lineage.table_namespace or catalog.uri, catalog.name, catalog.uri, catalog.warehouse)
+
+    @cached_property
     def records(self) -> RunRecords:
-        return RunRecords(self.metadata, self.relay, self.settings.event_delivery_seconds)
+        lineage = (
+            LineageRecorder(self.lineage.job_namespace, self._catalog_facts, lambda: self.contracts)
+            if self.lineage.enabled
+            else None
+        )
+        return RunRecords(self.metadata, self.relay, self.settings.event_delivery_seconds, lineage)
 
     @cached_property
     def status(self) -> StatusWriter:

@@ -8,7 +8,7 @@ from lakehouse_api.access import allowed_tables, require_table
 from lakehouse_api.deps import BackendsDep, ContractsDep, CurrentKey, SettingsDep
 from lakehouse_api.problems import ProblemError
 from lakehouse_api.routes import API_PREFIX
-from lakehouse_api.schemas.tables import RowsPublic, TablePublic, TablesPublic
+from lakehouse_api.schemas.tables import RowsPublic, TableLineagePublic, TablePublic, TablesPublic
 
 router = APIRouter(prefix=f"{API_PREFIX}/tables", tags=["tables"])
 Identifier = Annotated[str, Path(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
@@ -40,6 +40,20 @@ def read_table(
 
     require_table(caller, contracts, f"{namespace}.{table}")
     return tables.describe_table(backends, namespace, table, as_of=as_of, with_snapshots=snapshots)
+
+
+@router.get(
+    "/{namespace}/{table}/lineage",
+    response_model=TableLineagePublic,
+    summary="Which runs and uploads produced each snapshot",
+)
+def read_lineage(
+    namespace: Identifier, table: Identifier, backends: BackendsDep, contracts: ContractsDep, caller: CurrentKey
+) -> TableLineagePublic:
+    from lakehouse_api import tables
+
+    require_table(caller, contracts, f"{namespace}.{table}")
+    return tables.table_lineage(backends, namespace, table)
 
 
 @router.get("/{namespace}/{table}/rows", response_model=RowsPublic, summary="A bounded preview of the rows")

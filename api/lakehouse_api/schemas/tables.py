@@ -42,6 +42,26 @@ class SnapshotPublic(CamelModel):
     )
 
 
+class SnapshotLineagePublic(CamelModel):
+    snapshot_id: int
+    committed_at: dt.datetime
+    operation: str | None
+    added_records: int | None
+    run_id: str | None = Field(description="The IngestionRun that committed the snapshot (its snapshot summary).")
+    upload_id: str | None
+    source_uri: str | None = Field(description="The uploaded object the run read (table_lineage).")
+    source_sha256: str | None
+    raw_uri: str | None
+    quarantine_uri: str | None
+    rows_written: int | None
+
+
+class TableLineagePublic(CamelModel):
+    table: str
+    data: list[SnapshotLineagePublic] = Field(description="Every snapshot of the table, oldest first.")
+    count: int
+
+
 class TablePublic(CamelModel):
     namespace: str
     name: str
