@@ -144,8 +144,12 @@ def test_a_dataset_applied_with_kubectl_takes_uploads_with_no_restart(
     listed = kubectl("get", "datasets", "-n", run_namespace, name.replace("_", "-")).stdout
     assert "True" in listed and f"{TABLE_NAMESPACE}.{name}" in listed
 
-    datasets = http.get("/api/v1/datasets").raise_for_status().json()["data"]
-    assert name in {d["name"] for d in datasets}
+    # The listing is cached for up to 2 s (an upload of an unknown name re-lists at once; this does not).
+    wait_until(
+        lambda: name in {d["name"] for d in http.get("/api/v1/datasets").raise_for_status().json()["data"]},
+        "the API lists the new Dataset",
+        timeout=10,
+    )
     listing = lakehouse(platform[1], "datasets")
     assert listing.returncode == 0 and f"{TABLE_NAMESPACE}.{name}" in listing.stdout, listing.stderr
     response = post_upload(http, CSV, dataset=name, filename="a.csv")
