@@ -73,21 +73,25 @@ class PhaseWatch:
                     self.api.list_namespaced_custom_object, GROUP, VERSION, self.namespace, PLURAL,
                     resource_version=resource_version, timeout_seconds=20,
                 ):  # fmt: skip
-                    now = time.perf_counter()
-                    run = event["object"]
-                    resource_version = run["metadata"]["resourceVersion"]
-                    status = run.get("status") or {}
-                    with self._changed:
-                        name = run["metadata"]["name"]
-                        self.statuses[name] = status
-                        self.seen.setdefault(name, {}).setdefault(status.get("phase") or "Created", now)
-                        self._changed.notify_all()
+                    if event["type"] == "ERROR":  # e.g. 410 Gone: the watch is too old, start again from now
+                        resource_version = None
+                        break
+                    self._record(event["object"], time.perf_counter())
+                    resource_version = event["object"]["metadata"]["resourceVersion"]
                     if self._stopped:
                         return
-            except client.ApiException as error:
-                if error.status != 410:  # a watch too old starts again from now; anything else is a fault
-                    raise
+            except Exception as error:  # a dropped connection: watch again (the wait() calls are bounded)
+                print(f"phase watch: {error!r}; watching again")
                 resource_version = None
+                time.sleep(0.5)
+
+    def _record(self, run: dict[str, Any], now: float) -> None:
+        status = run.get("status") or {}
+        with self._changed:
+            name = run["metadata"]["name"]
+            self.statuses[name] = status
+            self.seen.setdefault(name, {}).setdefault(status.get("phase") or "Created", now)
+            self._changed.notify_all()
 
     def wait(self, name: str, phases: set[str], timeout: float) -> dict[str, Any]:
         """The run's status once it is in one of `phases`; raises if it failed or the time is up."""
@@ -136,7 +140,7 @@ class BenchStack:
     objects: client.CustomObjectsApi
     phases: PhaseWatch
     http: httpx.Client
-    uploaded: list[str] = field(default_factory=list)
+    upload_ids: dict[str, str] = field(default_factory=dict)  # run name -> upload id (bronze's upload_id)
 
     def upload(self, chunks: Iterable[bytes], size: int, engines: dict[str, str], filename: str = "orders.csv") -> str:
         """POSTs one file to /api/v1/uploads as a client streams it; the run's name."""
@@ -147,22 +151,22 @@ class BenchStack:
         )
         if response.status_code != 202:
             raise RuntimeError(f"upload refused: {response.status_code} {response.text[:500]}")
-        name = response.json()["runName"]
-        self.uploaded.append(name)
-        return name
+        accepted = response.json()
+        self.upload_ids[accepted["runName"]] = accepted["uploadId"]
+        return accepted["runName"]
 
-    def rows_by_upload(self, upload_ids: set[str] | None = None) -> dict[str, int]:
-        """Bronze rows per upload id, read from the table's data files (rows readable, counted as read)."""
+    def rows_by_run(self, runs: list[str]) -> dict[str, int]:
+        """Bronze rows of each run (by its upload id), read from the table's data files: the rows are readable."""
         import pyarrow.compute as pc
-        from pyiceberg.expressions import AlwaysTrue, In
+        from pyiceberg.expressions import In
 
-        row_filter = In("upload_id", upload_ids) if upload_ids else AlwaysTrue()
+        row_filter = In("upload_id", {self.upload_ids[run] for run in runs})
         counts: dict[str, int] = {}
         scan = _catalog().load_table(self.table).scan(row_filter=row_filter, selected_fields=("upload_id",))
         for batch in scan.to_arrow_batch_reader():
             for entry in pc.value_counts(batch.column("upload_id")).to_pylist():
                 counts[entry["values"]] = counts.get(entry["values"], 0) + entry["counts"]
-        return counts
+        return {run: counts.get(self.upload_ids[run], 0) for run in runs}
 
     def operator_metric_total(self, name: str) -> float:
         """The sum of a metric's samples over all its labels, from the operator's /metrics."""
@@ -203,6 +207,7 @@ def bench_stack(name: str, *, with_operator: bool = True) -> Iterator[BenchStack
     env = {"LAKEHOUSE_CONTRACTS_DIR": str(_contracts_with_bronze_namespace(workdir, bronze_namespace))}
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     operator = api = None
+    keep_logs = False
     objects = client.CustomObjectsApi()
     phases = PhaseWatch(objects, namespace).start()
     try:
@@ -215,6 +220,9 @@ def bench_stack(name: str, *, with_operator: bool = True) -> Iterator[BenchStack
                 namespace, f"{bronze_namespace}.{DATASET}", workdir, api, operator, objects, phases, http
             )
             yield stack
+    except BaseException:
+        keep_logs = True
+        raise
     finally:
         phases.stop()
         for process in (api, operator):
@@ -223,7 +231,10 @@ def bench_stack(name: str, *, with_operator: bool = True) -> Iterator[BenchStack
         _remove_run_objects(objects, namespace)
         _drop_namespace(bronze_namespace)
         core.delete_namespace(namespace)
-        shutil.rmtree(workdir, ignore_errors=True)
+        if keep_logs:
+            print(f"the operator's and the API's logs are kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _contracts_with_bronze_namespace(workdir: Path, bronze_namespace: str) -> Path:

@@ -79,7 +79,7 @@ def one_upload(stack: BenchStack, data: bytes, path: str, timeout: float) -> dic
     accepted = time.perf_counter()
     status = stack.phases.wait(name, SUCCEEDED, timeout)
     seconds = time.perf_counter() - started
-    read = stack.rows_by_upload({name}).get(name, 0)
+    read = stack.rows_by_run([name])[name]
     assert read == status["counts"]["valid"], f"{name}: {read} rows read, {status['counts']['valid']} valid"
     return {"run": name, "seconds": round(seconds, 3), "steps": breakdown(stack, name, started, accepted),
             "condition_steps": phase_seconds(status)}  # fmt: skip
@@ -128,7 +128,7 @@ def large_files(sizes: list[int], spark_sizes: list[int], files_dir: Path) -> li
                 uploaded = time.perf_counter() - started
                 status = stack.phases.wait(name, SUCCEEDED, timeout=3600)
                 seconds = time.perf_counter() - started
-                read = stack.rows_by_upload({name}).get(name, 0)
+                read = stack.rows_by_run([name])[name]
                 peaks = stack.peak_rss_mib()
             assert read == rows, f"{name}: {read} rows read back, {rows} uploaded"
             results.append({
@@ -162,7 +162,7 @@ def burst(uploads: int, rows: int) -> dict[str, Any]:
                 print(f"lost: {error}")
                 lost += 1
         wall = time.perf_counter() - started
-        read = stack.rows_by_upload(set(names))
+        read = stack.rows_by_run(names)
         valid = {name: (stack.phases.statuses[name].get("counts") or {}).get("valid", 0) for name in names}
         retries = stack.operator_metric_total("lakehouse_iceberg_commit_retries_total") - retries_before
         peaks = stack.peak_rss_mib()
