@@ -12,6 +12,7 @@ import threading
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import requests
 from kubernetes import client as kube
 from kubernetes import config as kube_config
 
@@ -60,6 +61,20 @@ class Backends:
     @property
     def kube_timeout(self) -> tuple[float, float]:
         return (self.settings.backend_timeout_seconds, self.settings.backend_timeout_seconds * 2)
+
+    def catalog_config(self) -> dict[str, Any]:
+        """The catalog's config (GET /v1/config, the first request of any Iceberg REST client): the catalog answers
+        and takes our token. Plain HTTP, so the readiness probe, asking every few seconds, loads no PyIceberg."""
+        catalog = CatalogSettings()
+        headers = {"Authorization": f"Bearer {catalog.token.get_secret_value()}"} if catalog.token else {}
+        response = requests.get(
+            f"{catalog.uri.rstrip('/')}/v1/config",
+            params={"warehouse": catalog.warehouse},
+            headers=headers,
+            timeout=self.settings.backend_timeout_seconds,
+        )
+        response.raise_for_status()
+        return response.json()
 
     def catalog(self) -> Catalog:
         """The Iceberg REST catalog; connecting fetches its config, so it is cached only once that worked."""
