@@ -261,13 +261,15 @@ def _remove_run_objects(objects: client.CustomObjectsApi, namespace: str) -> Non
 
 
 def _drop_namespace(bronze_namespace: str) -> None:
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
     catalog = _catalog()
     try:
         for identifier in catalog.list_tables(bronze_namespace):
             catalog.purge_table(identifier)
         catalog.drop_namespace(bronze_namespace)
-    except Exception as error:  # a namespace never created (no run got that far) has nothing to drop
-        print(f"note: {bronze_namespace}: {error}")
+    except NoSuchNamespaceError:  # no run got as far as creating the table
+        pass
 
 
 def _catalog() -> Any:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import statistics
 import tempfile
 import time
@@ -26,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import machine, phase_seconds, write_results
+from _common import RESULTS_DIR, machine, phase_seconds, write_results
 from _data import orders_csv, pyarrow_reference_seconds
 from _report import write_report
 from _stack import BenchStack, RssSampler, bench_stack
@@ -185,6 +186,7 @@ def memory(size_gib: float) -> dict[str, Any]:
     blocks = csv.blocks_for(int(size_gib * 2**30))
     size = blocks * len(csv.block()) + len(csv.header)
     with bench_stack("memory", with_operator=False) as stack:
+        stack.http.get(f"{stack.api.url}/readyz").raise_for_status()  # as the chart's readiness probe does
         before = stack.peak_rss_mib()["api"]
         with RssSampler({"api": stack.api.pid}, interval=0.1) as sampler:
             started = time.perf_counter()
@@ -208,17 +210,23 @@ def main() -> None:
     size = SIZES["quick" if options.quick else "full"]
     options.files_dir.mkdir(exist_ok=True)
     at_start = machine()
-    report: dict[str, Any] = {"size": "quick" if options.quick else "full"}
-    if "memory" in scenarios:
-        report["memory"] = memory(size["memory_gib"])
-    if "small" in scenarios:
-        report["small_files"] = small_files(size["small"], nifi_rss_mib() is not None)
-    if "large" in scenarios:
-        report["large_files"] = large_files(size["large"], size["spark_large"], options.files_dir)
-    if "burst" in scenarios:
-        report["burst"] = burst(*size["burst"])
     name = "end_to_end" if not options.quick else "end_to_end_quick"
-    write_results(name, __doc__.splitlines()[0], [report], machine_at_start=at_start)
+    scenario_runs = {
+        "memory": lambda: memory(size["memory_gib"]),
+        "small_files": lambda: small_files(size["small"], nifi_rss_mib() is not None),
+        "large_files": lambda: large_files(size["large"], size["spark_large"], options.files_dir),
+        "burst": lambda: burst(*size["burst"]),
+    }
+    for key, run in scenario_runs.items():
+        if key.split("_")[0] in scenarios:
+            save(name, {"size": "quick" if options.quick else "full", key: run()}, at_start)  # one by one
+
+
+def save(name: str, figures: dict[str, Any], at_start: dict[str, Any]) -> None:
+    """Adds the figures to bench/results/<name>.json (the other scenarios' earlier figures stay), then the table."""
+    earlier = RESULTS_DIR / f"{name}.json"
+    report = json.loads(earlier.read_text())["results"][0] if earlier.exists() else {}
+    write_results(name, __doc__.splitlines()[0], [report | figures], machine_at_start=at_start)
     write_report(name)
 
 
