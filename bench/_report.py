@@ -25,7 +25,7 @@ def markdown(report: dict[str, Any]) -> str:
     figures = report["results"][0]
     machine = report["machine"]
     lines = [
-        f"End to end on the local stack, {report['when'][:10]} ({figures['size']} sizes): {machine['cpus']} cores "
+        f"End to end on the local stack, {report['when'][:10]} (sizes: {figures['size']}): {machine['cpus']} cores "
         f"({machine['cpu_model']}), {machine['memory_gib']} GiB, load average {machine['load_average'][0]} at the "
         "end (the stack's servers and other work share the cores). From the HTTP upload to Succeeded, rows read back.",
         "",

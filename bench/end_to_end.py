@@ -205,10 +205,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts and files: a run of minutes")
     parser.add_argument("--only", nargs="+", choices=["small", "large", "burst", "memory"], default=None)
     parser.add_argument("--files-dir", type=Path, default=Path(tempfile.gettempdir()) / "lakehouse-bench-files")
+    parser.add_argument("--large-rows", type=int, nargs="+", help="the large files' rows (instead of the size's)")
+    parser.add_argument("--spark-large-rows", type=int, nargs="*", help="of those, the ones also sent to Spark")
+    parser.add_argument("--burst-uploads", type=int, help="uploads in the burst (instead of the size's)")
     options = parser.parse_args()
     scenarios = set(options.only or ["small", "large", "burst", "memory"])
-    size = SIZES["quick" if options.quick else "full"]
+    size = dict(SIZES["quick" if options.quick else "full"])
+    if options.large_rows:
+        size["large"] = options.large_rows
+    if options.spark_large_rows is not None:
+        size["spark_large"] = options.spark_large_rows
+    if options.burst_uploads:
+        size["burst"] = (options.burst_uploads, size["burst"][1])
     options.files_dir.mkdir(exist_ok=True)
+    overridden = [f"{o}={getattr(options, o)}" for o in ("large_rows", "spark_large_rows", "burst_uploads")]
+    label = ("quick" if options.quick else "full") + "".join(f", {o}" for o in overridden if not o.endswith("=None"))
     at_start = machine()
     name = "end_to_end" if not options.quick else "end_to_end_quick"
     scenario_runs = {
@@ -219,7 +230,7 @@ def main() -> None:
     }
     for key, run in scenario_runs.items():
         if key.split("_")[0] in scenarios:
-            save(name, {"size": "quick" if options.quick else "full", key: run()}, at_start)  # one by one
+            save(name, {"size": label, key: run()}, at_start)  # one by one
 
 
 def save(name: str, figures: dict[str, Any], at_start: dict[str, Any]) -> None:
