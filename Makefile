@@ -6,6 +6,7 @@ CLUSTER ?=
 .DEFAULT_GOAL := help
 STACK := devstack/stack.sh
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help venv up cluster kind down status logs env migrate demo test test-unit lint fmt bench bench-engines bench-cluster clean
 
@@ -51,8 +52,10 @@ test: venv ## the whole test suite against the real local stack (with NiFi and t
 test-unit: venv ## unit tests only (no servers)
 	@.venv/bin/pytest tests/unit $(PYTEST_ARGS)
 
-bench: venv ## benchmarks side by side, results in bench/results/
+bench: venv ## benchmarks, end to end on the stack (started with NiFi if down; BENCH_ARGS=--quick: minutes), bench/results/
 	@.venv/bin/python bench/ingest_validation.py
+	@NIFI=1 CLUSTER=$(CLUSTER) $(STACK) up
+	@eval "$$($(STACK) env)" && .venv/bin/python bench/end_to_end.py $(BENCH_ARGS)
 
 bench-engines: venv ## ingest engines side by side on the running stack (make up NIFI=1 first)
 	@eval "$$($(STACK) env)" && .venv/bin/python bench/ingest_engines.py

@@ -24,7 +24,7 @@ def write_results(name: str, what: str, results: list[dict[str, Any]], **extra: 
     report = {
         "what": what,
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         **extra,
         "results": results,
     }
@@ -32,6 +32,28 @@ def write_results(name: str, what: str, results: list[dict[str, Any]], **extra: 
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written to {path}")
     return path
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on: CPUs, memory, and how busy the machine was."""
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    meminfo = Path("/proc/meminfo").read_text()
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if "model name" in line), ""),
+        "memory_gib": round(int(meminfo.split()[1]) / 2**20, 1),
+        "load_average": [round(load, 1) for load in os.getloadavg()],
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def phase_seconds(status: dict[str, Any]) -> dict[str, float]:
+    """Seconds from validation (the run's first step) to each later condition's transition (Ingested, ...).
+    Conditions carry whole seconds (Kubernetes' RFC 3339 timestamps), so this suits runs of seconds or more."""
+    times = {c["type"]: dt.datetime.fromisoformat(c["lastTransitionTime"]) for c in status.get("conditions", [])}
+    start = times.get("Validated")
+    return {t: round((at - start).total_seconds(), 1) for t, at in times.items() if start and t != "Validated"}
 
 
 def wait_for_run(

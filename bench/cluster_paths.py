@@ -13,14 +13,13 @@ Needs the stack with the cluster (`make cluster`), then
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import statistics
 import time
 from typing import Any
 
 import requests
-from _common import wait_for_run, write_results
+from _common import phase_seconds, wait_for_run, write_results
 from kubernetes import client, config
 from lakehouse_cli.multipart import MultipartUpload
 
@@ -43,13 +42,6 @@ def upload(data: bytes, engine: str) -> str:
     )
     response.raise_for_status()
     return response.json()["runName"]
-
-
-def phase_seconds(status: dict[str, Any]) -> dict[str, float]:
-    """Seconds from validation (the run's first step) to each later condition's transition (Ingested, ...)."""
-    times = {c["type"]: dt.datetime.fromisoformat(c["lastTransitionTime"]) for c in status.get("conditions", [])}
-    start = times.get("Validated")
-    return {t: round((at - start).total_seconds(), 1) for t, at in times.items() if start and t != "Validated"}
 
 
 def end_to_end(api: client.CustomObjectsApi, namespace: str, data: bytes, engine: str) -> dict[str, Any]:

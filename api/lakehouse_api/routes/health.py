@@ -38,7 +38,8 @@ def _kubernetes(backends: Backends) -> str:
 
 
 def _catalog(backends: Backends) -> str:
-    return f"{len(backends.catalog().list_namespaces())} namespaces"
+    backends.catalog_config()
+    return "catalog config readable"
 
 
 CHECKS: dict[str, Callable[[Backends], str]] = {"s3": _s3, "kubernetes": _kubernetes, "catalog": _catalog}
