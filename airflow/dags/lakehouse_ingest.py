@@ -21,8 +21,8 @@ import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
 from lakehouse_airflow.assets import BRONZE_TABLES, bronze_table
 from lakehouse_airflow.operators.ingestion_run import CreateIngestionRunOperator
-from lakehouse_airflow.runs import RunStage
 from lakehouse_airflow.sensors.ingestion_run import IngestionRunSensor
+from lakehouse_airflow.stages import RunStage
 from lakehouse_airflow.summary import run_summary
 
 from lakehouse.formats import SourceFormat

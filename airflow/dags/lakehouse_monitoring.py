@@ -12,7 +12,6 @@ from typing import Any
 import pendulum
 from airflow.sdk import Param, dag, task
 from airflow.sdk.exceptions import AirflowFailException
-from lakehouse_airflow.hooks.lakehouse import LakehouseHook
 from lakehouse_airflow.monitoring import findings
 
 NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
@@ -35,6 +34,8 @@ NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
 def lakehouse_monitoring() -> None:
     @task
     def check_runs(*, params: Any = None, data_interval_start: Any = None) -> int:
+        from lakehouse_airflow.hooks.lakehouse import LakehouseHook  # the Kubernetes clients load at run time
+
         runs = LakehouseHook().list_runs(params["namespace"])
         now = dt.datetime.now(dt.UTC)
         # The previous scheduled check's time; a manual run looks back one interval.

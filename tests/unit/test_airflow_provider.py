@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "airflow" / "provid
 from lakehouse_airflow import get_provider_info
 from lakehouse_airflow.messages import event_data
 from lakehouse_airflow.monitoring import findings
-from lakehouse_airflow.runs import RunRequest, RunStage, Verdict, stage_outcome
+from lakehouse_airflow.runs import RunRequest
+from lakehouse_airflow.stages import RunStage, Verdict, stage_outcome
 from lakehouse_airflow.summary import run_summary
 
 from lakehouse.events import FILE_UPLOADED, PipelineEvent

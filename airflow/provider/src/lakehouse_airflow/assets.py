@@ -10,7 +10,8 @@ from __future__ import annotations
 from airflow.providers.apache.kafka.triggers.msg_queue import KafkaMessageQueueTrigger
 from airflow.sdk import Asset, AssetAlias, AssetWatcher
 
-DEFAULT_KAFKA_CONN_ID = "lakehouse_kafka"
+from lakehouse_airflow.connections import KAFKA_CONN_ID
+
 FILE_UPLOADED_TOPIC = (
     "file-uploaded"  # lakehouse.events.FILE_UPLOADED (the platform's events module needs Kafka's client)
 )
@@ -19,9 +20,7 @@ BRONZE_LAYER_COMPLETE_TOPIC = "bronze-layer-complete"
 BRONZE_TABLES = AssetAlias(name="lakehouse-bronze-tables")
 
 
-def topic_asset(
-    topic: str, namespace: str, kafka_conn_id: str = DEFAULT_KAFKA_CONN_ID, poll_interval: float = 1.0
-) -> Asset:
+def topic_asset(topic: str, namespace: str, kafka_conn_id: str = KAFKA_CONN_ID, poll_interval: float = 1.0) -> Asset:
     """The asset of one of the platform's topics, with an event per message about a run in `namespace`."""
     trigger = KafkaMessageQueueTrigger(
         topics=[topic],

@@ -1,24 +1,20 @@
-"""IngestionRuns for DAGs: create or adopt one, and judge from its status whether a wait is over.
+"""IngestionRuns for DAGs: create one, or adopt the one that exists. Kubernetes client and lakehouse.k8s only.
 
-Kubernetes client and the platform's lakehouse.k8s only, no Airflow: the hooks, the trigger and the sensor
-call these, and tests/unit/test_airflow_provider.py tests them without Airflow.
+LakehouseHook calls these; tests/unit/test_airflow_provider.py tests them without Airflow.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
-from lakehouse.k8s.ingestionrun.conditions import ConditionType
-from lakehouse.k8s.ingestionrun.phase import Phase
 from lakehouse.k8s.ingestionrun.spec import IngestionRunSpec, ingestion_run
-from lakehouse.k8s.objects import get_custom_object
+
+if TYPE_CHECKING:  # the client is imported when a run is read, not when a DAG file is parsed
+    from kubernetes import client
 
 CREATED_BY_LABEL = {"app.kubernetes.io/created-by": "airflow"}
 
@@ -67,6 +63,8 @@ class RunRequest:
 def create_or_adopt(api: client.CustomObjectsApi, request: RunRequest) -> tuple[str, bool]:
     """(run name, adopted). A run that already exists for the upload (the API made it, or an earlier
     try of this task did) is adopted when it matches; a retry never creates a second run."""
+    from kubernetes.client.exceptions import ApiException
+
     existing = get_run(api, request.namespace, request.upload_id)
     if existing is None:
         try:
@@ -88,60 +86,6 @@ def create_or_adopt(api: client.CustomObjectsApi, request: RunRequest) -> tuple[
 
 
 def get_run(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+    from lakehouse.k8s.objects import get_custom_object
+
     return get_custom_object(api, GROUP, VERSION, PLURAL, namespace, name)
-
-
-class RunStage(StrEnum):
-    """What a task waits for. Each is a condition the operator sets (or the phase it moves to)."""
-
-    ACCEPTED = "accepted"  # Validated: spec, contract and source checked
-    RAW_READY = "raw_ready"  # Ingested: raw and quarantine written (NiFi or built-in)
-    TRANSFORM_STARTED = "transform_started"  # the transform has begun (Spark or the fast path)
-    SUCCEEDED = "succeeded"  # Ready: bronze rows committed
-
-
-class Verdict(StrEnum):
-    WAITING = "waiting"
-    REACHED = "reached"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class StageOutcome:
-    verdict: Verdict
-    message: str = ""
-    status: dict[str, Any] = field(default_factory=dict)
-
-    def to_event(self) -> dict[str, Any]:
-        return {"verdict": str(self.verdict), "message": self.message, "status": self.status}
-
-
-def stage_outcome(run: dict[str, Any] | None, stage: RunStage, namespace: str, name: str) -> StageOutcome:
-    """Whether the wait for `stage` is over for this run (None: the run does not exist).
-
-    A stage the run got past counts as reached even when the run failed later, so a failed run fails the
-    task that waits on the stage it failed in, with the run's reason."""
-    if run is None:
-        return StageOutcome(Verdict.FAILED, f"IngestionRun {namespace}/{name} does not exist (deleted?)")
-    status = run.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions", [])}
-    phase = status.get("phase")
-
-    def condition_true(type_: ConditionType) -> bool:
-        return conditions.get(type_, {}).get("status") == "True"
-
-    reached = {
-        RunStage.ACCEPTED: condition_true(ConditionType.VALIDATED),
-        RunStage.RAW_READY: condition_true(ConditionType.INGESTED),
-        # The transform began once ingest finished: in Transforming, done, or failed after RawReady.
-        RunStage.TRANSFORM_STARTED: phase in (Phase.TRANSFORMING, Phase.SUCCEEDED)
-        or (phase == Phase.FAILED and condition_true(ConditionType.INGESTED)),
-        RunStage.SUCCEEDED: phase == Phase.SUCCEEDED,
-    }[stage]
-    if reached:
-        return StageOutcome(Verdict.REACHED, f"IngestionRun {namespace}/{name}: {stage} ({phase})", status)
-    if phase == Phase.FAILED:
-        failed = conditions.get(ConditionType.FAILED) or conditions.get(ConditionType.READY) or {}
-        message = f"IngestionRun {namespace}/{name} failed ({failed.get('reason')}): {status.get('message')}"
-        return StageOutcome(Verdict.FAILED, message, status)
-    return StageOutcome(Verdict.WAITING, f"IngestionRun {namespace}/{name}: {phase or 'not started'}", status)

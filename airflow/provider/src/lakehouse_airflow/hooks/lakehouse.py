@@ -16,10 +16,10 @@ from kubernetes_asyncio import client as async_client
 from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
 
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
+from lakehouse_airflow.connections import LAKEHOUSE_CONN_ID
 from lakehouse_airflow.runs import RunRequest, create_or_adopt, get_run
 
 CLUSTER_FIELDS = ("in_cluster", "kube_config_path", "kube_config")
-DEFAULT_CONN_ID = "lakehouse_default"
 
 
 def _require_cluster(conn_id: str, extras: dict[str, Any]) -> None:
@@ -34,10 +34,10 @@ class LakehouseHook(KubernetesHook):
     """Creates, adopts and reads IngestionRuns through the connection's cluster."""
 
     conn_name_attr = "lakehouse_conn_id"
-    default_conn_name = DEFAULT_CONN_ID
+    default_conn_name = LAKEHOUSE_CONN_ID
     hook_name = "Lakehouse (Kubernetes)"
 
-    def __init__(self, lakehouse_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+    def __init__(self, lakehouse_conn_id: str = LAKEHOUSE_CONN_ID, **kwargs: Any) -> None:
         super().__init__(conn_id=lakehouse_conn_id, **kwargs)
 
     def get_conn(self) -> client.ApiClient:
@@ -63,9 +63,9 @@ class LakehouseHook(KubernetesHook):
 class LakehouseAsyncHook(AsyncKubernetesHook):
     """The trigger's side: reads a run without blocking the triggerer's event loop."""
 
-    default_conn_name = DEFAULT_CONN_ID
+    default_conn_name = LAKEHOUSE_CONN_ID
 
-    def __init__(self, lakehouse_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+    def __init__(self, lakehouse_conn_id: str = LAKEHOUSE_CONN_ID, **kwargs: Any) -> None:
         super().__init__(conn_id=lakehouse_conn_id, **kwargs)
 
     async def _load_config(self) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
-from kubernetes.client.exceptions import ApiException
 
-from lakehouse_airflow.hooks.lakehouse import DEFAULT_CONN_ID, LakehouseHook
+from lakehouse_airflow.connections import LAKEHOUSE_CONN_ID
 from lakehouse_airflow.lineage import parent_annotations
-from lakehouse_airflow.runs import RunRequest, RunStage, StageOutcome, Verdict, stage_outcome
+from lakehouse_airflow.runs import RunRequest
+from lakehouse_airflow.stages import RunStage, StageOutcome, Verdict, stage_outcome
 from lakehouse_airflow.triggers.ingestion_run import IngestionRunTrigger
+
+if TYPE_CHECKING:
+    from lakehouse_airflow.hooks.lakehouse import LakehouseHook
 
 
 class CreateIngestionRunOperator(BaseOperator):
@@ -46,7 +49,7 @@ class CreateIngestionRunOperator(BaseOperator):
         ingest_engine: str | None = None,
         transform_engine: str | None = None,
         namespace: str = "lakehouse",
-        lakehouse_conn_id: str = DEFAULT_CONN_ID,
+        lakehouse_conn_id: str = LAKEHOUSE_CONN_ID,
         wait_for: RunStage | str | None = None,
         poll_interval: float = 5.0,
         deferrable: bool = True,
@@ -66,6 +69,10 @@ class CreateIngestionRunOperator(BaseOperator):
         self.deferrable = deferrable
 
     def execute(self, context: Context) -> str:
+        from kubernetes.client.exceptions import ApiException  # the Kubernetes clients load at run time, not parse time
+
+        from lakehouse_airflow.hooks.lakehouse import LakehouseHook
+
         hook = LakehouseHook(lakehouse_conn_id=self.lakehouse_conn_id)
         annotations = parent_annotations(context["ti"])
         request = RunRequest(

@@ -9,8 +9,8 @@ from airflow.sdk import Context
 from airflow.sdk.bases.sensor import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException
 
-from lakehouse_airflow.hooks.lakehouse import DEFAULT_CONN_ID, LakehouseHook
-from lakehouse_airflow.runs import RunStage, StageOutcome, Verdict, stage_outcome
+from lakehouse_airflow.connections import LAKEHOUSE_CONN_ID
+from lakehouse_airflow.stages import RunStage, StageOutcome, Verdict, stage_outcome
 from lakehouse_airflow.triggers.ingestion_run import IngestionRunTrigger
 
 
@@ -32,7 +32,7 @@ class IngestionRunSensor(BaseSensorOperator):
         run_name: str,
         stage: RunStage | str,
         namespace: str = "lakehouse",
-        lakehouse_conn_id: str = DEFAULT_CONN_ID,
+        lakehouse_conn_id: str = LAKEHOUSE_CONN_ID,
         poll_interval: float = 5.0,
         deferrable: bool = True,
         **kwargs: Any,
@@ -46,6 +46,8 @@ class IngestionRunSensor(BaseSensorOperator):
         self.deferrable = deferrable
 
     def _outcome(self) -> StageOutcome:
+        from lakehouse_airflow.hooks.lakehouse import LakehouseHook  # the Kubernetes clients load at run time
+
         run = LakehouseHook(lakehouse_conn_id=self.lakehouse_conn_id).get_run(self.namespace, self.run_name)
         return stage_outcome(run, self.stage, self.namespace, self.run_name)
 

@@ -10,12 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from airflow.triggers.base import BaseTrigger, TriggerEvent
-from kubernetes_asyncio.client.exceptions import ApiException
 
-from lakehouse_airflow.hooks.lakehouse import DEFAULT_CONN_ID, LakehouseAsyncHook
-from lakehouse_airflow.runs import RunStage, Verdict, stage_outcome
+from lakehouse_airflow.connections import LAKEHOUSE_CONN_ID
+from lakehouse_airflow.stages import RunStage, Verdict, stage_outcome
 
 
 class IngestionRunTrigger(BaseTrigger):
@@ -24,7 +22,7 @@ class IngestionRunTrigger(BaseTrigger):
         namespace: str,
         name: str,
         stage: str,
-        lakehouse_conn_id: str = DEFAULT_CONN_ID,
+        lakehouse_conn_id: str = LAKEHOUSE_CONN_ID,
         poll_interval: float = 5.0,
     ) -> None:
         super().__init__()
@@ -47,6 +45,11 @@ class IngestionRunTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import aiohttp
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        from lakehouse_airflow.hooks.lakehouse import LakehouseAsyncHook
+
         hook = LakehouseAsyncHook(lakehouse_conn_id=self.lakehouse_conn_id)
         async with hook.get_conn() as api:
             while True:
