@@ -30,6 +30,8 @@ from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineNam
 
 NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
 POLL_SECONDS = float(os.environ.get("LAKEHOUSE_AIRFLOW_POLL_SECONDS", "5"))
+# Without a triggerer, the waits poke from a worker in reschedule mode instead (no slot held between pokes).
+DEFERRABLE = os.environ.get("LAKEHOUSE_AIRFLOW_DEFERRABLE", "true").lower() != "false"
 
 
 @dag(
@@ -73,6 +75,8 @@ def lakehouse_ingest() -> None:
             namespace="{{ params.namespace }}",
             poll_interval=POLL_SECONDS,
             timeout=6 * 3600,
+            deferrable=DEFERRABLE,
+            mode="poke" if DEFERRABLE else "reschedule",
         )
         for stage in (RunStage.RAW_READY, RunStage.TRANSFORM_STARTED, RunStage.SUCCEEDED)
     ]

@@ -28,20 +28,20 @@ NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
         "namespace": Param(NAMESPACE, type="string"),
         # The operator's LakehouseRunStuck alert uses the same 30 minutes.
         "stuck_minutes": Param(30, type="integer", minimum=1),
+        "lookback_minutes": Param(15, type="integer", minimum=1),
     },
     doc_md=__doc__,
 )
 def lakehouse_monitoring() -> None:
     @task
-    def check_runs(*, params: Any = None, data_interval_start: Any = None) -> int:
+    def check_runs(*, params: Any = None, data_interval_start: Any = None, dag_run: Any = None) -> int:
         from lakehouse_airflow.hooks.lakehouse import LakehouseHook  # the Kubernetes clients load at run time
 
         runs = LakehouseHook().list_runs(params["namespace"])
         now = dt.datetime.now(dt.UTC)
-        # The previous scheduled check's time; a manual run looks back one interval.
-        since = (
-            data_interval_start if data_interval_start and data_interval_start < now else now - dt.timedelta(minutes=15)
-        )
+        # A scheduled check looks back to the previous one (its data interval); one triggered by hand, lookback_minutes.
+        scheduled = dag_run.run_type == "scheduled" and data_interval_start is not None
+        since = data_interval_start if scheduled else now - dt.timedelta(minutes=params["lookback_minutes"])
         found = findings(runs, now, dt.timedelta(minutes=params["stuck_minutes"]), since)
         if found:
             raise AirflowFailException(f"{len(found)} IngestionRuns need attention:\n" + "\n".join(map(str, found)))

@@ -43,7 +43,9 @@ def operator(
     """The module's operator; it holds each run before its bronze commit until the test releases HELD."""
     stack_env("KUBECONFIG", "KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "ICEBERG_CATALOG_URI")
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(run_namespace, log, pause_env(pause_dir, HELD)).start()
+    # Held runs wait for the test (the default 300 s could run out while Airflow starts the DAG on this machine).
+    env = {**pause_env(pause_dir, HELD), "LAKEHOUSE_PAUSE_SECONDS": "900"}
+    process = OperatorProcess(run_namespace, log, env).start()
     yield process
     release(pause_dir, HELD)  # never leave a run held
     process.stop()
