@@ -212,6 +212,7 @@ class AirflowServices:
         return "\n".join(path.read_text() for path in sorted(folder.rglob("*.log")))
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value")[
-            "value"
-        ]
+        """The task's return value (the API hands back what the database holds: JSON, sometimes as a string)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        value = self.get(path)["value"]
+        return json.loads(value) if isinstance(value, str) else value
