@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from lakehouse.events import BRONZE_LAYER_COMPLETE, FILE_UPLOADED
 from tests.utils.airflow_services import AirflowServices
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.pauses import pause_env, release, wait_until_held
-from tests.utils.runs import GROUP, PLURAL, VERSION, create_run, get_run, run_body, upload
+from tests.utils.runs import GROUP, PLURAL, VERSION, Upload, create_run, get_run, run_body, upload
 from tests.utils.stack import stack_env
 from tests.utils.waiting import wait_until
 
@@ -100,17 +101,37 @@ def airflow(
         services.stop()
 
 
+@dataclass(frozen=True)
+class FailingRuns:
+    """DAG runs started as soon as Airflow is up, so they go on while the event-driven test runs."""
+
+    bad_file: Upload  # a header without the contract's columns: MissingColumns at ingest
+    bad_file_run: str
+    conf_error_run: str  # a conf that names no run and cannot create one
+
+
+@pytest.fixture(scope="module")
+def failing_runs(airflow: AirflowServices, run_namespace: str, s3: Any) -> FailingRuns:
+    bad = upload(s3, b"order_id,amount\n1,2.50\n", "orders", "csv")
+    runs = FailingRuns(bad, f"bad__{bad.upload_id}", f"conf__{bad.upload_id}")
+    conf = {"upload_id": bad.upload_id, "dataset": "orders", "source_uri": bad.uri, "format": "csv"}
+    airflow.trigger(INGEST, runs.bad_file_run, {**conf, "namespace": run_namespace})
+    airflow.trigger(INGEST, runs.conf_error_run, {"upload_id": "no-such-upload", "namespace": run_namespace})
+    return runs
+
+
 def lineage_events(airflow: AirflowServices) -> list[dict[str, Any]]:
     path = airflow.home / "openlineage.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def test_the_provider_is_installed(airflow: AirflowServices) -> None:
+def test_the_provider_is_installed(airflow: AirflowServices, failing_runs: FailingRuns) -> None:
     assert "lakehouse-airflow" in airflow.cli("providers", "list")
 
 
 def test_an_upload_event_runs_the_five_steps_on_the_apis_run_and_outlives_a_killed_triggerer(
     airflow: AirflowServices,
+    failing_runs: FailingRuns,
     operator: OperatorProcess,
     run_namespace: str,
     pause_dir: Path,
@@ -174,30 +195,30 @@ def test_an_upload_event_runs_the_five_steps_on_the_apis_run_and_outlives_a_kill
 
 
 def test_a_bad_file_fails_the_raw_ready_wait_with_the_reason(
-    airflow: AirflowServices, operator: OperatorProcess, run_namespace: str, s3: Any
+    airflow: AirflowServices, failing_runs: FailingRuns, run_namespace: str
 ) -> None:
-    up = upload(s3, b"order_id,amount\n1,2.50\n", "orders", "csv")
-    run_id = f"bad__{up.upload_id}"
-    conf = {
-        "upload_id": up.upload_id,
-        "dataset": "orders",
-        "source_uri": up.uri,
-        "format": "csv",
-        "namespace": run_namespace,
-    }
-
-    airflow.trigger(INGEST, run_id, conf)
+    run_id, upload_id = failing_runs.bad_file_run, failing_runs.bad_file.upload_id
 
     assert airflow.wait_for_run(INGEST, run_id, timeout=300) == "failed"
     states = airflow.task_states(INGEST, run_id)
     assert states["submit_run"] == "success" and states["wait_raw_ready"] == "failed", states
     assert {states[t] for t in FIVE_STEPS[2:]} == {"upstream_failed"}
     log = airflow.task_log(INGEST, run_id, "wait_raw_ready")
-    assert f"IngestionRun {run_namespace}/{up.upload_id} failed (MissingColumns)" in log
+    assert f"IngestionRun {run_namespace}/{upload_id} failed (MissingColumns)" in log
     assert "created IngestionRun" in airflow.task_log(INGEST, run_id, "submit_run")
 
     # lakehouse_monitoring reports it: failed since its last check.
-    airflow.trigger("lakehouse_monitoring", f"check__{up.upload_id}", {"namespace": run_namespace})
-    assert airflow.wait_for_run("lakehouse_monitoring", f"check__{up.upload_id}", timeout=300) == "failed"
-    report = airflow.task_log("lakehouse_monitoring", f"check__{up.upload_id}", "check_runs")
-    assert f"{run_namespace}/{up.upload_id}: failed - MissingColumns" in report
+    airflow.trigger("lakehouse_monitoring", f"check__{upload_id}", {"namespace": run_namespace})
+    assert airflow.wait_for_run("lakehouse_monitoring", f"check__{upload_id}", timeout=300) == "failed"
+    report = airflow.task_log("lakehouse_monitoring", f"check__{upload_id}", "check_runs")
+    assert f"{run_namespace}/{upload_id}: failed - MissingColumns" in report
+
+
+def test_a_conf_that_names_no_run_fails_without_retrying(airflow: AirflowServices, failing_runs: FailingRuns) -> None:
+    run_id = failing_runs.conf_error_run
+
+    assert airflow.wait_for_run(INGEST, run_id, timeout=300) == "failed"
+    # Straight to failed, on the first try: a conf error is not retried (the DAG's default is 2 retries).
+    instance = airflow.get(f"/api/v2/dags/{INGEST}/dagRuns/{run_id}/taskInstances/submit_run")
+    assert (instance["state"], instance["try_number"]) == ("failed", 1)
+    assert "not given to create one" in airflow.task_log(INGEST, run_id, "submit_run")
