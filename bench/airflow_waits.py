@@ -55,9 +55,9 @@ def measure(mode: str, runs: int, window: float, api: client.CustomObjectsApi, k
     core = client.CoreV1Api(api.api_client)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     work = Path(tempfile.mkdtemp(prefix=f"airflow-waits-{mode}-"))
-    operator = OperatorProcess(
-        namespace, work / "operator.log", {**pause_env(work, HELD), "LAKEHOUSE_PAUSE_SECONDS": "1800"}
-    ).start()
+    # Each held run holds a handler thread: the pool must outnumber them.
+    env = {**pause_env(work, HELD), "LAKEHOUSE_PAUSE_SECONDS": "1800", "LAKEHOUSE_OPERATOR_WORKERS": str(runs + 4)}
+    operator = OperatorProcess(namespace, work / "operator.log", env).start()
     connection = {"conn_type": "kubernetes", "extra": {"kube_config_path": kubeconfig}}
     airflow = AirflowServices(
         work / "airflow",
@@ -120,15 +120,16 @@ def main() -> None:
     kubeconfig = os.environ["KUBECONFIG"]
     config.load_kube_config(config_file=kubeconfig)
     api = client.CustomObjectsApi()
-    results = [measure(mode, args.runs, args.window, api, kubeconfig) for mode in ("deferred", "reschedule")]
-    for result in results:
-        print(json.dumps(result))
-    write_results(
-        "airflow_waits",
-        f"CPU seconds of Airflow's components over {args.window} s while {args.runs} lakehouse_ingest runs wait on "
-        "Succeeded: deferred to the triggerer vs poked every 5 s in reschedule mode",
-        results,
-    )
+    results = []
+    for mode in ("deferred", "reschedule"):
+        results.append(measure(mode, args.runs, args.window, api, kubeconfig))
+        print(json.dumps(results[-1]), flush=True)
+        write_results(  # after each mode, so a run cut short keeps what it measured
+            "airflow_waits",
+            f"CPU seconds of Airflow's components over {args.window} s while {args.runs} lakehouse_ingest runs wait on "
+            "Succeeded: deferred to the triggerer vs poked every 5 s in reschedule mode",
+            results,
+        )
 
 
 if __name__ == "__main__":
