@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import write_results
+from _common import RESULTS_DIR, write_results
 from kubernetes import client, config
 
 from lakehouse.devtools.sample_data import orders
@@ -116,12 +116,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--window", type=float, default=120)
+    parser.add_argument("--modes", nargs="+", default=["deferred", "reschedule"], choices=["deferred", "reschedule"])
     args = parser.parse_args()
     kubeconfig = os.environ["KUBECONFIG"]
     config.load_kube_config(config_file=kubeconfig)
     api = client.CustomObjectsApi()
-    results = []
-    for mode in ("deferred", "reschedule"):
+    # A mode measured alone keeps the other's figures from the last run.
+    previous = RESULTS_DIR / "airflow_waits.json"
+    kept = json.loads(previous.read_text())["results"] if previous.exists() else []
+    results = [result for result in kept if result["mode"] not in args.modes]
+    for mode in args.modes:
         results.append(measure(mode, args.runs, args.window, api, kubeconfig))
         print(json.dumps(results[-1]), flush=True)
         write_results(  # after each mode, so a run cut short keeps what it measured
