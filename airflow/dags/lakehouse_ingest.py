@@ -1,11 +1,14 @@
-"""Airflow owns the workflow, the operator does the work: one DAG run = one IngestionRun.
+"""Airflow owns the workflow, the operator does the work: one DAG run = one IngestionRun, in the platform's steps.
 
-Trigger with a conf, for example
-    {"upload_id": "u-123", "dataset": "orders", "format": "csv",
-     "source_uri": "s3://uploads/orders/2026-12-01/u-123/x.csv"}
-to create the run, or just {"upload_id": "u-123"} to adopt the run the upload API already created.
-The sensor waits in reschedule mode (no worker slot held) until the run is Succeeded, and fails the
-DAG run with the run's reason when it is Failed. Retries are safe: the run is keyed by the upload id.
+1. submit_run: create the run from the conf, or adopt the run that exists for the upload (the API made it);
+2. wait_raw_ready: ingest done (NiFi or built-in), raw and quarantine written;
+3. wait_transform_started: the transform began (a SparkApplication, or the fast path);
+4. wait_succeeded: the bronze rows are committed;
+5. publish_summary: counts, table, snapshot and durations, returned and recorded as the bronze table's asset event.
+
+Each wait is deferred to the triggerer. A failed run fails the task waiting on the stage it failed in, with the
+run's reason, without retries. Trigger with {"upload_id": "u-123"} to adopt the API's run, or with dataset,
+source_uri and format as well to create it; lakehouse_uploads starts one per file-uploaded event.
 """
 
 from __future__ import annotations
@@ -16,14 +19,19 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
-from airflow.sdk.bases.sensor import PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException
-from lakehouse_runs import RunFailedError, RunRequest, create_or_adopt, custom_objects, run_status
+from lakehouse_airflow.assets import BRONZE_TABLES, bronze_table
+from lakehouse_airflow.operators.ingestion_run import CreateIngestionRunOperator
+from lakehouse_airflow.sensors.ingestion_run import IngestionRunSensor
+from lakehouse_airflow.stages import RunStage
+from lakehouse_airflow.summary import run_summary
 
 from lakehouse.formats import SourceFormat
 from lakehouse.k8s.ingestionrun.spec import IngestEngineName, TransformEngineName
 
 NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
+POLL_SECONDS = float(os.environ.get("LAKEHOUSE_AIRFLOW_POLL_SECONDS", "5"))
+# Without a triggerer, the waits poke from a worker in reschedule mode instead (no slot held between pokes).
+DEFERRABLE = os.environ.get("LAKEHOUSE_AIRFLOW_DEFERRABLE", "true").lower() != "false"
 
 
 @dag(
@@ -31,9 +39,10 @@ NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    max_active_runs=16,
+    max_active_runs=64,
     tags=["lakehouse"],
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    render_template_as_native_obj=True,  # an absent conf value stays None, not "None"
     params={
         "upload_id": Param(type="string", description="the run's name; an existing run is adopted"),
         "dataset": Param(None, type=["null", "string"]),
@@ -48,42 +57,39 @@ NAMESPACE = os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse")
     doc_md=__doc__,
 )
 def lakehouse_ingest() -> None:
-    @task
-    def submit_run() -> str:
-        params = get_current_context()["params"]
-        request = RunRequest(
-            namespace=params["namespace"],
-            upload_id=params["upload_id"],
-            dataset=params.get("dataset"),
-            source_uri=params.get("source_uri"),
-            source_format=params.get("format"),
-            ingest_engine=params.get("ingest_engine"),
-            transform_engine=params.get("transform_engine"),
+    submit_run = CreateIngestionRunOperator(
+        task_id="submit_run",
+        upload_id="{{ params.upload_id }}",
+        dataset="{{ params.dataset }}",
+        source_uri="{{ params.source_uri }}",
+        source_format="{{ params.format }}",
+        ingest_engine="{{ params.ingest_engine }}",
+        transform_engine="{{ params.transform_engine }}",
+        namespace="{{ params.namespace }}",
+    )
+    waits = [
+        IngestionRunSensor(
+            task_id=f"wait_{stage}",
+            run_name=submit_run.output,
+            stage=stage,
+            namespace="{{ params.namespace }}",
+            poll_interval=POLL_SECONDS,
+            timeout=6 * 3600,
+            deferrable=DEFERRABLE,
+            mode="poke" if DEFERRABLE else "reschedule",
         )
-        try:
-            name, adopted = create_or_adopt(custom_objects(), request)
-        except ValueError as error:  # wrong conf: retrying cannot help
-            raise AirflowFailException(str(error)) from error
-        print(f"{'adopted' if adopted else 'created'} IngestionRun {request.namespace}/{name}")
-        return name
+        for stage in (RunStage.RAW_READY, RunStage.TRANSFORM_STARTED, RunStage.SUCCEEDED)
+    ]
 
-    @task.sensor(poke_interval=5, timeout=6 * 3600, mode="reschedule")
-    def wait_for_run(name: str) -> PokeReturnValue:
-        namespace = get_current_context()["params"]["namespace"]
-        try:
-            status = run_status(custom_objects(), namespace, name)
-        except RunFailedError as error:
-            raise AirflowFailException(str(error)) from error
-        print(f"{name}: {status.get('phase')} - {status.get('message')}")
-        return PokeReturnValue(is_done=status.get("phase") == "Succeeded", xcom_value=status)
-
-    @task
-    def report(status: dict[str, Any]) -> dict[str, Any]:
-        summary = {key: status.get(key) for key in ("table", "snapshotId", "counts", "rawPath", "quarantinePath")}
+    @task(outlets=[BRONZE_TABLES])
+    def publish_summary(name: str, status: dict[str, Any]) -> dict[str, Any]:
+        summary = run_summary(name, status)
         print(f"bronze rows committed: {summary}")
+        get_current_context()["outlet_events"][BRONZE_TABLES].add(bronze_table(summary["table"]), extra=summary)
         return summary
 
-    report(wait_for_run(submit_run()))
+    submit_run >> waits[0] >> waits[1] >> waits[2]
+    publish_summary(submit_run.output, waits[2].output)
 
 
 lakehouse_ingest()

@@ -246,7 +246,8 @@ def _event(body: dict[str, Any], topic: str, data: dict[str, Any]) -> PipelineEv
         topic=topic,
         run_id=body["metadata"]["name"],
         upload_id=body["spec"]["uploadId"],
-        data=data,
+        # The run's namespace lets a consumer (Airflow's asset watchers) keep to its install's runs.
+        data={"namespace": body["metadata"].get("namespace"), **data},
         time=dt.datetime.now(dt.UTC),
     )
 
