@@ -19,6 +19,7 @@ from pyiceberg.expressions import EqualTo
 
 from lakehouse.devtools.sample_data import orders
 from lakehouse.events import BRONZE_LAYER_COMPLETE, FILE_UPLOADED
+from lakehouse.k8s.ingestionrun.lineage import PARENT_ANNOTATION, parse_parent
 from tests.utils.airflow_services import AirflowServices
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.pauses import pause_env, release, wait_until_held
@@ -173,7 +174,7 @@ def test_an_upload_event_runs_the_five_steps_on_the_apis_run_and_outlives_a_kill
     assert summary["counts"] == {"input": 40, "valid": 35, "rejected": 5, "written": 35}
     assert summary["durationsSeconds"]["total"] >= 0
     # The IngestionRun names the Airflow task's OpenLineage run as its parent, and Airflow emitted that run.
-    parent = run["metadata"]["annotations"]["openlineage.io/parent-run-id"]
+    parent = parse_parent(run["metadata"]["annotations"][PARENT_ANNOTATION]).run_id
     emitted = {(e["job"]["name"], e["run"]["runId"]) for e in lineage_events(airflow)}
     assert (f"{INGEST}.submit_run", parent) in emitted
     # The bronze-layer-complete asset started its downstream DAG with this run's snapshot.
