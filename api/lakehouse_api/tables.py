@@ -18,7 +18,7 @@ from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError, RESTErr
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression, EqualTo
 from pyiceberg.table import Table
 
-from lakehouse.bronze.writer import RUN_ID_PROPERTY, UPLOAD_ID_PROPERTY
+from lakehouse.bronze.writer import RUN_ID_PROPERTY, SEPARATOR, UPLOAD_ID_PROPERTY
 from lakehouse.db.lineage import read_table_lineage
 from lakehouse_api.backends import Backends
 from lakehouse_api.problems import ProblemError
@@ -133,22 +133,26 @@ def table_lineage(backends: Backends, namespace: str, name: str) -> TableLineage
         ) from error
     data = []
     for snapshot in snapshots:
-        run = runs.get(snapshot.run_id or "")
-        data.append(
-            SnapshotLineagePublic(
-                snapshot_id=snapshot.snapshot_id,
-                committed_at=snapshot.committed_at,
-                operation=snapshot.operation,
-                added_records=snapshot.added_records,
-                run_id=snapshot.run_id,
-                upload_id=snapshot.upload_id,
-                source_uri=run.source_uri if run else None,
-                source_sha256=run.source_sha256 if run else None,
-                raw_uri=run.raw_uri if run else None,
-                quarantine_uri=run.quarantine_uri if run else None,
-                rows_written=run.rows_written if run else None,
+        # A group commit's snapshot names several runs (and their uploads, in the same order): one entry each.
+        run_ids: list[str | None] = snapshot.run_id.split(SEPARATOR) if snapshot.run_id else [None]
+        upload_ids = snapshot.upload_id.split(SEPARATOR) if snapshot.upload_id else []
+        for index, run_id in enumerate(run_ids):
+            run = runs.get(run_id or "")
+            data.append(
+                SnapshotLineagePublic(
+                    snapshot_id=snapshot.snapshot_id,
+                    committed_at=snapshot.committed_at,
+                    operation=snapshot.operation,
+                    added_records=snapshot.added_records,
+                    run_id=run_id,
+                    upload_id=upload_ids[index] if index < len(upload_ids) else None,
+                    source_uri=run.source_uri if run else None,
+                    source_sha256=run.source_sha256 if run else None,
+                    raw_uri=run.raw_uri if run else None,
+                    quarantine_uri=run.quarantine_uri if run else None,
+                    rows_written=run.rows_written if run else None,
+                )
             )
-        )
     return TableLineagePublic(table=identifier, data=data, count=len(data))
 
 

@@ -95,6 +95,10 @@ def _promoted_fields(table: Table, contract: DatasetContract, wanted: Schema) ->
         existing = _field_or_none(table.schema(), field.name)
         if existing is None or existing.field_type == field.field_type:
             continue
+        # The table is already wider (a newer contract, e.g. a Dataset changed while this run was under way,
+        # promoted it): the run's narrower values fit, and evolution never goes back.
+        if _can_promote(field.field_type, existing.field_type):
+            continue
         if not _can_promote(existing.field_type, field.field_type):
             raise IncompatibleContractError(
                 f"{'.'.join(table.name())}.{field.name} is {existing.field_type}, the {contract.name} contract "

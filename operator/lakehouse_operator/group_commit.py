@@ -56,8 +56,9 @@ class GroupCommitter(Generic[Key, Member, Result]):
             with self._changed:
                 self._changed.wait_for(lambda: waiting.done or not table.committing)
                 if waiting.done:
-                    if not table.committing and not table.queued:
-                        self._tables.pop(key, None)
+                    # Only this table's entry: a late waker must not drop a newer one that is committing.
+                    if not table.committing and not table.queued and self._tables.get(key) is table:
+                        del self._tables[key]
                     if waiting.error is not None:
                         raise waiting.error
                     return waiting.result  # type: ignore[return-value]

@@ -86,6 +86,9 @@ class LineageRecorder:
 
     def _run(self, body: dict[str, Any], contract: DatasetContract | None = None) -> events.RunFacts:
         spec = body["spec"]
+        pinned = IngestionRunStatus.from_body(body.get("status")).contract
+        if contract is None and pinned:
+            contract = DatasetContract.model_validate(pinned)  # the run's own, fixed at validation
         if contract is None:
             try:
                 contract = self._contracts().get(spec["dataset"])

@@ -40,6 +40,9 @@ def _venv_name() -> str:
     return "airflow-venv-" + hashlib.sha256((REPO_ROOT / "airflow" / "requirements.lock").read_bytes()).hexdigest()[:12]
 
 
+SQLITE_SETTINGS = "lakehouse_test_sqlite"  # a module in AIRFLOW_HOME that Airflow imports its connect args from
+
+
 class AirflowServices:
     def __init__(self, home: Path, extra_env: dict[str, str]) -> None:
         self.home = home
@@ -68,6 +71,11 @@ class AirflowServices:
                 # A triggerer that stopped heartbeating hands its triggers on after this (default 30 s).
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
                 "PYTHONUNBUFFERED": "1",
+                # Four processes share one SQLite file: each waits up to a minute for its lock, not SQLite's 5 s,
+                # which writes outlast on a busy 2-core machine (a DAG run POST then answered 500).
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{SQLITE_SETTINGS}.CONNECT_ARGS",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{SQLITE_SETTINGS}.CONNECT_ARGS",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(home), os.environ.get("PYTHONPATH")])),
                 **extra_env,
             }
         )
@@ -80,6 +88,7 @@ class AirflowServices:
         """AIRFLOW_HOME with a migrated database: `airflow db migrate` takes a minute here, so it runs once per
         Airflow install into a template in the cache, and each test copies it."""
         self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / f"{SQLITE_SETTINGS}.py").write_text('CONNECT_ARGS = {"timeout": 60}\n')
         venv = _venv_name()
         template = Path(os.environ.get("LAKEHOUSE_CACHE_DIR", REPO_ROOT / ".cache")) / f"{venv}-migrated.db"
         if not template.exists():

@@ -108,7 +108,8 @@ async def _read_form(events: Events, contracts: ContractRegistry) -> tuple[Uploa
         async for event in events:
             if isinstance(event, PartStart):
                 if event.name == FILE_FIELD:
-                    return _validated_form(fields, contracts), event
+                    # The contract lookup may list Datasets from the API server: not on the event loop.
+                    return await run_in_threadpool(_validated_form, fields, contracts), event
                 if event.name not in FORM_FIELDS:
                     raise ProblemError(
                         422,
@@ -157,7 +158,8 @@ async def _store_file(
         max_in_flight=ctx.settings.upload_parts_in_flight,
     )
     try:
-        max_bytes = _max_file_bytes(ctx.settings, ctx.contracts.get(form.dataset))
+        contract = await run_in_threadpool(ctx.contracts.get, form.dataset)
+        max_bytes = _max_file_bytes(ctx.settings, contract)
         source_format = await _stream_file(events, writer, max_bytes, filename)
         await _expect_end(events)
         await writer.complete()

@@ -15,6 +15,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pyiceberg.catalog import Catalog
 
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.k8s.ingestionrun import GROUP, PLURAL, VERSION
 from lakehouse.k8s.ingestionrun.conditions import ConditionType
@@ -79,7 +80,16 @@ def _check_replayable(run: dict[str, Any], catalog: Callable[[], Catalog], contr
     if phase not in {Phase.SUCCEEDED.value, Phase.FAILED.value}:
         raise RecoveryError(f"run {name} is {phase or 'new'}, not finished; wait for it to end")
     spec = IngestionRunSpec.from_body(run)
-    table_name = run_table(spec, contracts)
+    # The table the run itself wrote or would write: its status says, else the contract it pinned at validation
+    # (a Dataset may have moved the dataset's table since, or exist only in the cluster), else the contracts.
+    status = run.get("status") or {}
+    if status.get("table"):
+        table_name = status["table"]
+    elif status.get("contract"):
+        pinned = DatasetContract.model_validate(status["contract"])
+        table_name = run_table(spec, ContractRegistry({pinned.name: pinned}))
+    else:
+        table_name = run_table(spec, contracts)
     table = load(catalog(), table_name)
     # A Succeeded run's commit is live unless rolled back; a Failed run can have one too, when it failed after its
     # commit (PostgreSQL down while it recorded the result, for example).
