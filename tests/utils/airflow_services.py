@@ -9,6 +9,7 @@ manager, all admins), on 127.0.0.1 only; the log servers are off (they would bin
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -65,6 +66,9 @@ class AirflowServices:
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                # One Fernet key for every component: without it each may start with a key of its own (or none,
+                # before airflow.cfg is written) and a trigger's kwargs encrypted by one fail to decode in another.
+                "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
