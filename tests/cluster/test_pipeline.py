@@ -134,9 +134,17 @@ def test_upload_becomes_bronze_through_spark_application_pods(
     # The pods that did it: the driver ran to completion, and the executor the operator asked for ran.
     app = spark_application(runs, cluster, run)
     assert app["status"]["applicationState"]["state"] == "COMPLETED"
-    (driver,) = pods_of(
-        core, cluster.namespace, f"spark-role=driver,sparkoperator.k8s.io/app-name={app['metadata']['name']}"
+    # The Spark Operator calls the app COMPLETED once the driver container exits 0; the kubelet reports the
+    # pod's phase a moment later, so wait (bounded) for the pod to leave Running before judging it.
+    driver_selector = f"spark-role=driver,sparkoperator.k8s.io/app-name={app['metadata']['name']}"
+    driver = cluster.wait_until(
+        "the driver pod reaching a final phase",
+        lambda: next(
+            (p for p in pods_of(core, cluster.namespace, driver_selector) if p.status.phase != "Running"), None
+        ),
+        timeout=60,
     )
+    assert len(pods_of(core, cluster.namespace, driver_selector)) == 1
     assert driver.status.phase == "Succeeded"
     assert driver.spec.service_account_name == "spark"
     # The executor read and wrote the rows (cluster mode runs every task on executors). Its final state is
