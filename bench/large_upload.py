@@ -16,8 +16,10 @@ bench/results/large_upload.json.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import json
+import pstats
 import subprocess
 import sys
 import time
@@ -52,6 +54,9 @@ def child(step: str, args: dict[str, Any]) -> dict[str, Any]:
     at_start = rss_mib("VmRSS:")
     started = time.monotonic()
     figures: dict[str, Any] = {}
+    profiler = cProfile.Profile() if args.get("profile") else None
+    if profiler:
+        profiler.enable()
     if step in ("ingest", "mismatch"):
         paths = IngestPaths(S3Location.parse(args["raw"]), S3Location.parse(args["quarantine"]))
         source = S3Location.parse(args["source"])
@@ -61,33 +66,40 @@ def child(step: str, args: dict[str, Any]) -> dict[str, Any]:
         except InputError as error:
             figures |= {"failed": error.reason}
     else:
-        from lakehouse.bronze.transform import RunStamp, to_bronze
-        from lakehouse.bronze.writer import append_exactly_once
+        from lakehouse_operator.engines.arrow import ArrowTransformEngine
+        from lakehouse_operator.engines.base import RunContext
+
         from lakehouse.catalog.connect import rest_catalog
         from lakehouse.settings import CatalogSettings
-        from lakehouse.storage.s3 import read_parquet
 
-        raw = read_parquet(s3, S3Location.parse(args["raw"]))
-        read_seconds = time.monotonic() - started
-        stamp = RunStamp(args["upload_id"], dt.date.today(), dt.datetime.now(dt.UTC).replace(tzinfo=None))
-        bronze = to_bronze(contract, raw, stamp)
         catalog = rest_catalog(CatalogSettings(), S3Settings())
-        result = append_exactly_once(
-            catalog, contract, bronze, run_id=args["upload_id"], upload_id=args["upload_id"], identifier=BENCH_TABLE
-        )
-        figures |= {"rows_written": result.rows_written, "raw_read_seconds": round(read_seconds, 1)}
+        run = RunContext(
+            name=args["upload_id"], namespace="bench", upload_id=args["upload_id"], dataset="orders",
+            contract=contract, source_uri=args["source"], source_format="csv", source_sha256=None,
+            processing_date=dt.date.today(), ingest_timestamp=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            target_table=BENCH_TABLE, owner={},
+        )  # fmt: skip
+        outcome = ArrowTransformEngine(s3, lambda: catalog).transform(run, args["raw"])  # the operator's steps
+        figures |= {"rows_written": outcome.rows_written}
+    seconds = time.monotonic() - started
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(Path(args["profile"]) / f"{step}.prof")
+        pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
     return figures | {
-        "seconds": round(time.monotonic() - started, 1),
+        "seconds": round(seconds, 1),
         "rss_after_imports_mib": round(at_start),
         "peak_rss_mib": round(rss_mib("VmHWM:")),
     }
 
 
 def run_child(step: str, args: dict[str, Any]) -> dict[str, Any]:
-    output = subprocess.run(
+    done = subprocess.run(
         [sys.executable, __file__, "--child", step, json.dumps(args)], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(output.strip().splitlines()[-1])
+    )
+    if args.get("profile"):
+        (Path(args["profile"]) / f"{step}.txt").write_text(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def put_csv(s3: Any, orders: OrdersCsv, size: int, upload_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -116,6 +128,9 @@ def main() -> None:
     parser.add_argument("--size-gib", type=float, default=2.0)
     parser.add_argument("--mismatch-size-gib", type=float, default=1.0)
     parser.add_argument("--transform", action="store_true", help="also measure the Arrow transform of the raw file")
+    parser.add_argument("--skip-mismatch", action="store_true", help="only the ingest (and the transform)")
+    parser.add_argument("--profile", type=Path, help="a directory for each step's cProfile (<step>.prof, .txt)")
+    parser.add_argument("--no-save", action="store_true", help="print the figures, leave bench/results as it is")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
@@ -126,31 +141,37 @@ def main() -> None:
     results = []
     tag = uuid.uuid4().hex[:8]
 
-    args, file = put_csv(
-        s3,
-        OrdersCsv(header=b"id,customer,total,day,note\n"),
-        int(options.mismatch_size_gib * GiB),
-        f"bench-mismatch-{tag}",
-    )
-    try:
-        results.append({"step": "mismatch", **file, **run_child("mismatch", args)})
-    finally:
-        delete(s3, args["source"])
-    print(results[-1])
+    profile = {"profile": str(options.profile.resolve())} if options.profile else {}
+    if options.profile:
+        options.profile.mkdir(parents=True, exist_ok=True)
+    if not options.skip_mismatch:
+        args, file = put_csv(
+            s3,
+            OrdersCsv(header=b"id,customer,total,day,note\n"),
+            int(options.mismatch_size_gib * GiB),
+            f"bench-mismatch-{tag}",
+        )
+        try:
+            results.append({"step": "mismatch", **file, **run_child("mismatch", args | profile)})
+        finally:
+            delete(s3, args["source"])
+        print(results[-1])
 
     orders = OrdersCsv()
     args, file = put_csv(s3, orders, int(options.size_gib * GiB), f"bench-large-{tag}")
     try:
-        results.append({"step": "ingest", **file, **run_child("ingest", args)})
+        results.append({"step": "ingest", **file, **run_child("ingest", args | profile)})
         print(results[-1])
         if options.transform:
             results.append({"step": "transform", "raw_bytes": s3.head_object(**_where(args["raw"]))["ContentLength"]})
-            results[-1] |= run_child("transform", args)
+            results[-1] |= run_child("transform", args | profile)
             print(results[-1])
     finally:
         delete(s3, args["source"], args["raw"], args["quarantine"])
         if options.transform:
             _drop_bench_table()
+    if options.no_save:
+        return
     write_results(
         "large_upload",
         "built-in ingest of a large orders CSV from S3 (and of one with a wrong header), and the Arrow transform "

@@ -22,6 +22,8 @@ from lakehouse.storage.s3 import PARQUET_COMPRESSION, ObjectNotFoundError, S3Loc
 # S3's smallest part but the last is 5 MiB; larger parts mean fewer requests for the same bounded buffer.
 PART_BYTES = 8 * 2**20
 _READ_BUFFER_BYTES = 2**20
+# A Parquet object up to this size is read whole, in one GET; a larger one by ranges (footer, then row groups).
+WHOLE_PARQUET_BYTES = 16 * 2**20
 
 
 class ObjectSource:
@@ -79,6 +81,21 @@ class ObjectSource:
         except Exception as error:
             self.failure = self.failure or error
             raise
+
+
+def open_parquet(client: Any, location: S3Location, whole_bytes: int = WHOLE_PARQUET_BYTES) -> pq.ParquetFile:
+    """A Parquet object to read, held in memory when small (one request), else read row group by row group
+    (each one ranged GET: pre_buffer joins its column chunks), so memory stays a row group's."""
+    try:
+        response = client.get_object(Bucket=location.bucket, Key=location.key)
+    except ClientError as error:
+        if is_not_found(error):
+            raise ObjectNotFoundError(f"{location.uri} does not exist") from error
+        raise
+    if response["ContentLength"] <= whole_bytes:
+        return pq.ParquetFile(io.BytesIO(response["Body"].read()))
+    response["Body"].close()
+    return pq.ParquetFile(ObjectSource(client, location).open_random(), pre_buffer=True)
 
 
 class HashingReader(io.RawIOBase):

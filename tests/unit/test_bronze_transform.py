@@ -1,10 +1,12 @@
 import datetime as dt
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze
+from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze, to_bronze_chunks
 from lakehouse.contracts.arrow_schema import bronze_arrow_schema, bronze_iceberg_schema
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
@@ -50,6 +52,30 @@ def test_bronze_schema_matches_the_design() -> None:
         ("updated_at", "timestamp"),
         ("upload_id", "string"),
     ]
+
+
+def test_a_raw_file_streams_in_sorted_chunks_of_the_same_rows(tmp_path: Path) -> None:
+    raw = validate(ORDERS, read_source(orders(1000, seed=3).csv_bytes(), "csv")).valid
+    pq.write_table(raw, tmp_path / "raw.parquet", row_group_size=150)  # several row groups, as the ingest writes
+    raw_file = pq.ParquetFile(tmp_path / "raw.parquet")
+    assert raw_file.num_row_groups > 1
+
+    chunks = list(to_bronze_chunks(ORDERS, raw_file, STAMP, chunk_rows=400))
+
+    assert len(chunks) == 3 and all(chunk.num_rows >= 400 for chunk in chunks[:-1])  # memory: about a chunk's
+    for chunk in chunks:
+        assert chunk.schema == bronze_arrow_schema(ORDERS)
+        keys = list(zip(chunk["order_date"].to_pylist(), chunk["order_id"].to_pylist(), strict=True))
+        assert keys == sorted(keys)  # each chunk in the contract's sort order
+    streamed = pa.concat_tables(chunks).sort_by([("order_id", "ascending")])
+    assert streamed.equals(to_bronze(ORDERS, raw, STAMP).sort_by([("order_id", "ascending")]))
+
+
+def test_a_streamed_raw_file_without_a_contract_column_is_refused_before_any_row(tmp_path: Path) -> None:
+    raw = validate(ORDERS, read_source(orders(3).csv_bytes(), "csv")).valid.drop_columns(["customer_id"])
+    pq.write_table(raw, tmp_path / "raw.parquet")
+    with pytest.raises(RawSchemaMismatchError, match=r"customer_id is missing"):
+        next(to_bronze_chunks(ORDERS, pq.ParquetFile(tmp_path / "raw.parquet"), STAMP))
 
 
 def test_empty_raw_gives_empty_bronze() -> None:
