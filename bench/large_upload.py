@@ -51,6 +51,15 @@ def child(step: str, args: dict[str, Any]) -> dict[str, Any]:
 
     contract = ContractRegistry.default().get("orders")
     s3 = S3Settings().client()
+    if step == "transform":  # what the operator has imported and connected before its first run
+        from lakehouse_operator.engines.arrow import ArrowTransformEngine
+        from lakehouse_operator.engines.base import RunContext
+
+        from lakehouse.catalog.connect import rest_catalog
+        from lakehouse.settings import CatalogSettings
+
+        catalog = rest_catalog(CatalogSettings(), S3Settings())
+        catalog.list_namespaces()
     at_start = rss_mib("VmRSS:")
     started = time.monotonic()
     figures: dict[str, Any] = {}
@@ -66,28 +75,26 @@ def child(step: str, args: dict[str, Any]) -> dict[str, Any]:
         except InputError as error:
             figures |= {"failed": error.reason}
     else:
-        from lakehouse_operator.engines.arrow import ArrowTransformEngine
-        from lakehouse_operator.engines.base import RunContext
-
-        from lakehouse.catalog.connect import rest_catalog
-        from lakehouse.settings import CatalogSettings
-
-        catalog = rest_catalog(CatalogSettings(), S3Settings())
         run = RunContext(
             name=args["upload_id"], namespace="bench", upload_id=args["upload_id"], dataset="orders",
             contract=contract, source_uri=args["source"], source_format="csv", source_sha256=None,
             processing_date=dt.date.today(), ingest_timestamp=dt.datetime.now(dt.UTC).replace(tzinfo=None),
             target_table=BENCH_TABLE, owner={},
         )  # fmt: skip
-        outcome = ArrowTransformEngine(s3, lambda: catalog).transform(run, args["raw"])  # the operator's steps
-        figures |= {"rows_written": outcome.rows_written}
+        chunk_rows = {"chunk_rows": args["chunk_rows"]} if args.get("chunk_rows") else {}
+        engine = ArrowTransformEngine(s3, lambda: catalog, **chunk_rows)
+        outcome = engine.transform(run, args["raw"])  # the operator's steps
+        figures |= {"rows_written": outcome.rows_written, **chunk_rows}
     seconds = time.monotonic() - started
     if profiler:
         profiler.disable()
         profiler.dump_stats(Path(args["profile"]) / f"{step}.prof")
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    import pyarrow as pa
+
     return figures | {
         "seconds": round(seconds, 1),
+        "arrow_pool_peak_mib": round(pa.default_memory_pool().max_memory() / 2**20),
         "rss_after_imports_mib": round(at_start),
         "peak_rss_mib": round(rss_mib("VmHWM:")),
     }
@@ -130,6 +137,7 @@ def main() -> None:
     parser.add_argument("--transform", action="store_true", help="also measure the Arrow transform of the raw file")
     parser.add_argument("--skip-mismatch", action="store_true", help="only the ingest (and the transform)")
     parser.add_argument("--profile", type=Path, help="a directory for each step's cProfile (<step>.prof, .txt)")
+    parser.add_argument("--chunk-rows", type=int, nargs="+", help="the transform's chunk sizes (one run each)")
     parser.add_argument("--no-save", action="store_true", help="print the figures, leave bench/results as it is")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -163,9 +171,12 @@ def main() -> None:
         results.append({"step": "ingest", **file, **run_child("ingest", args | profile)})
         print(results[-1])
         if options.transform:
-            results.append({"step": "transform", "raw_bytes": s3.head_object(**_where(args["raw"]))["ContentLength"]})
-            results[-1] |= run_child("transform", args | profile)
-            print(results[-1])
+            raw_bytes = s3.head_object(**_where(args["raw"]))["ContentLength"]
+            for chunk_rows in options.chunk_rows or [None]:
+                results.append({"step": "transform", "raw_bytes": raw_bytes})
+                results[-1] |= run_child("transform", args | profile | {"chunk_rows": chunk_rows})
+                print(results[-1])
+                _drop_bench_table()
     finally:
         delete(s3, args["source"], args["raw"], args["quarantine"])
         if options.transform:
