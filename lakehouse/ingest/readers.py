@@ -360,13 +360,15 @@ class _CsvRowNumbers:
 
     def number(self, parsed_rows: int) -> tuple[pa.Array, list[tuple[int, str, str]]]:
         """Numbers for the next `parsed_rows` rows, and the malformed rows up to the last of them."""
-        numbers: list[int] = []
-        while len(numbers) < parsed_rows:
-            if self._next not in self._bad:
-                numbers.append(self._next)
-            self._next += 1
+        # In numpy, not row by row in Python (1.8 s of a 9 s ingest of 1.8 M rows): the next numbers, enough to
+        # skip every malformed row still ahead, less those rows.
+        ahead = np.fromiter((row for row in self._bad if row >= self._next), np.int64)
+        candidates = np.arange(self._next, self._next + parsed_rows + len(ahead), dtype=np.int64)
+        numbers = candidates[~np.isin(candidates, ahead)][:parsed_rows] if len(ahead) else candidates
+        if parsed_rows:
+            self._next = int(numbers[-1]) + 1
         self.parsed += parsed_rows
-        last = numbers[-1] if numbers else self._next - 1
+        last = int(numbers[-1]) if parsed_rows else self._next - 1
         due = [row for row in self._held if row[0] <= last]
         self._held = [row for row in self._held if row[0] > last]
         return pa.array(numbers, pa.int64()), due
