@@ -9,6 +9,10 @@ lists their run ids, upload ids and row counts, comma-separated in the same orde
 one of each, as it always did). A run id is a Kubernetes name, so it holds no comma. A retried group looks for
 each of its runs and appends only those not found.
 
+A run's rows come as a table in memory, written as data files when it is committed, or (a large file, streamed by
+the Arrow engine) as data files written already by `write_data_files`, chunk by chunk (`BronzeFiles`); either way
+the commit is one fast append of the run's (or the group's) files.
+
 Iceberg commits are optimistic: when another writer committed to the table first (many runs of one
 dataset at once), the catalog refuses ours (CommitFailedException). Such a conflict is retried here, after
 a short random pause and up to COMMIT_CONFLICT_RETRIES times: the table is reloaded, searched for the run id
