@@ -63,6 +63,7 @@ class OperatorProcess:
                 return self
             except OSError:
                 time.sleep(0.2)
+        self.kill()  # an operator that never got healthy must not outlive the test that gave up on it
         raise TimeoutError(f"operator not healthy after {timeout}s; see {self.log_path}")
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
