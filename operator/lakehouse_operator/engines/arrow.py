@@ -67,6 +67,8 @@ GroupKey = tuple[str, str]
 
 
 class ArrowTransformEngine(TransformEngine):
+    runs_in_process = True
+
     def __init__(self, s3: Any, catalog: Callable[[], Catalog], group_max_runs: int = 1) -> None:
         self._s3 = s3
         self._catalog = catalog
