@@ -247,7 +247,8 @@ class _MetadataOnceTransaction(Transaction):
     def table_metadata(self) -> TableMetadata:
         base, updates = self._table.metadata, self._updates
         if self._view is None or self._view[0] is not base or self._view[1] is not updates:
-            self._view = (base, updates, update_table_metadata(base, updates))
+            # With nothing staged the view is the table's own metadata (PyIceberg would copy it all the same).
+            self._view = (base, updates, update_table_metadata(base, updates) if updates else base)
         return self._view[2]
 
 
