@@ -168,6 +168,8 @@ def burst(uploads: int, rows: int) -> dict[str, Any]:
         read = stack.rows_by_run(names)
         valid = {name: (stack.phases.statuses[name].get("counts") or {}).get("valid", 0) for name in names}
         retries = stack.operator_metric_total("lakehouse_iceberg_commit_retries_total") - retries_before
+        retry_causes = stack.operator_metric_by("lakehouse_iceberg_commit_retries_total", "cause")
+        commits = stack.snapshots() - 1  # the warm-up's
         peaks = stack.peak_rss_mib()
     short = sum(1 for name in names if read.get(name, 0) < valid[name])
     result = {
@@ -175,7 +177,8 @@ def burst(uploads: int, rows: int) -> dict[str, Any]:
         "wall_seconds": round(wall, 1), "uploads_accepted_seconds": round(accepted, 1),
         "rows_per_second": round(sum(read.values()) / wall), "runs_lost": lost + short,
         "duplicate_rows": sum(max(0, read.get(name, 0) - valid[name]) for name in names),
-        "commit_retries": int(retries), "peak_rss_mib": peaks,
+        "commit_retries": int(retries), "commit_retries_by_cause": retry_causes, "commits": commits,
+        "peak_rss_mib": peaks,
         "sampled_peak_rss_mib": {k: round(v) for k, v in sampler.peak_mib.items()},
     }  # fmt: skip
     print(f"burst: {result}")

@@ -84,11 +84,8 @@ def ensure_table(catalog: Catalog, contract: DatasetContract, identifier: str | 
     """The bronze table, creating its namespace and the table itself on first use, and evolving an
     existing table when the contract changed (lakehouse.bronze.evolution)."""
     identifier = identifier or contract.bronze.identifier
-    namespace = identifier.rsplit(".", 1)[0]
-    with contextlib.suppress(NamespaceAlreadyExistsError):
-        catalog.create_namespace(namespace)
     try:
-        table = catalog.load_table(identifier)
+        table = catalog.load_table(identifier)  # first: every commit comes here, the table is new only once
     except NoSuchTableError:
         pass
     else:
@@ -96,6 +93,8 @@ def ensure_table(catalog: Catalog, contract: DatasetContract, identifier: str | 
         if evolution.changed:
             log.info("evolved %s to the %s contract: %s", identifier, contract.name, evolution)
         return table
+    with contextlib.suppress(NamespaceAlreadyExistsError):
+        catalog.create_namespace(identifier.rsplit(".", 1)[0])
     schema = bronze_iceberg_schema(contract)
     try:
         return catalog.create_table(
