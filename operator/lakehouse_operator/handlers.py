@@ -7,7 +7,9 @@ Handlers are plain `def`s (Kopf runs them in worker threads) because every step 
 blocking calls. Each re-reads the run first and returns when the run has already moved on,
 so a replayed event or an operator restart never repeats a finished step. Every phase change
 goes through `_transition`: RunRecords writes what it leaves outside Kubernetes (rows, events,
-metrics), then StatusWriter moves the status. The Runtime lives in Kopf's memo.
+metrics), then StatusWriter moves the status. A handler whose step moved the run goes straight on to the
+next steps this process does itself (`_go_on`), so a built-in + Arrow run needs no hand-off through Kopf.
+The Runtime lives in Kopf's memo.
 """
 
 from __future__ import annotations
