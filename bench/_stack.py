@@ -168,18 +168,27 @@ class BenchStack:
                 counts[entry["values"]] = counts.get(entry["values"], 0) + entry["counts"]
         return {run: counts.get(self.upload_ids[run], 0) for run in runs}
 
+    def snapshots(self) -> int:
+        """How many snapshots (commits) the bench's bronze table holds."""
+        return len(_catalog().load_table(self.table).snapshots())
+
     def operator_metric_total(self, name: str) -> float:
         """The sum of a metric's samples over all its labels, from the operator's /metrics."""
+        return sum(self.operator_metric_by(name, "").values())
+
+    def operator_metric_by(self, name: str, label: str) -> dict[str, float]:
+        """A metric's samples summed by the value of one of its labels ("" sums them all under "")."""
         assert self.operator is not None and self.operator.metrics_port
         url = f"http://127.0.0.1:{self.operator.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             text = response.read().decode()
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name
-        )
+        totals: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == name:
+                    key = sample.labels.get(label, "")
+                    totals[key] = totals.get(key, 0.0) + sample.value
+        return totals
 
     def peak_rss_mib(self) -> dict[str, float]:
         peaks = {"api": process_memory_mib(self.api.pid)["VmHWM"]}

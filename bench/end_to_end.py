@@ -86,11 +86,13 @@ def one_upload(stack: BenchStack, data: bytes, path: str, timeout: float) -> dic
             "condition_steps": phase_seconds(status)}  # fmt: skip
 
 
-def small_files(counts: dict[str, int], nifi: bool) -> list[dict[str, Any]]:
+def small_files(counts: dict[str, int], nifi: bool, paths: list[str] | None = None) -> list[dict[str, Any]]:
     data = orders(1_000, seed=1).csv_bytes()
     results = []
     for path in PATHS:
         short = path.split(" ")[0]
+        if paths is not None and short not in paths:
+            continue
         if short == "nifi+arrow" and not nifi:
             print("NiFi is not running: nifi+arrow skipped")
             continue
@@ -166,6 +168,8 @@ def burst(uploads: int, rows: int) -> dict[str, Any]:
         read = stack.rows_by_run(names)
         valid = {name: (stack.phases.statuses[name].get("counts") or {}).get("valid", 0) for name in names}
         retries = stack.operator_metric_total("lakehouse_iceberg_commit_retries_total") - retries_before
+        retry_causes = stack.operator_metric_by("lakehouse_iceberg_commit_retries_total", "cause")
+        commits = stack.snapshots() - 1  # the warm-up's
         peaks = stack.peak_rss_mib()
     short = sum(1 for name in names if read.get(name, 0) < valid[name])
     result = {
@@ -173,7 +177,8 @@ def burst(uploads: int, rows: int) -> dict[str, Any]:
         "wall_seconds": round(wall, 1), "uploads_accepted_seconds": round(accepted, 1),
         "rows_per_second": round(sum(read.values()) / wall), "runs_lost": lost + short,
         "duplicate_rows": sum(max(0, read.get(name, 0) - valid[name]) for name in names),
-        "commit_retries": int(retries), "peak_rss_mib": peaks,
+        "commit_retries": int(retries), "commit_retries_by_cause": retry_causes, "commits": commits,
+        "peak_rss_mib": peaks,
         "sampled_peak_rss_mib": {k: round(v) for k, v in sampler.peak_mib.items()},
     }  # fmt: skip
     print(f"burst: {result}")
@@ -208,6 +213,7 @@ def main() -> None:
     parser.add_argument("--large-rows", type=int, nargs="+", help="the large files' rows (instead of the size's)")
     parser.add_argument("--spark-large-rows", type=int, nargs="*", help="of those, the ones also sent to Spark")
     parser.add_argument("--burst-uploads", type=int, help="uploads in the burst (instead of the size's)")
+    parser.add_argument("--small-paths", nargs="+", choices=[p.split(" ")[0] for p in PATHS], help="of the small files")
     options = parser.parse_args()
     scenarios = set(options.only or ["small", "large", "burst", "memory"])
     size = dict(SIZES["quick" if options.quick else "full"])
@@ -224,7 +230,7 @@ def main() -> None:
     name = "end_to_end" if not options.quick else "end_to_end_quick"
     scenario_runs = {
         "memory": lambda: memory(size["memory_gib"]),
-        "small_files": lambda: small_files(size["small"], nifi_rss_mib() is not None),
+        "small_files": lambda: small_files(size["small"], nifi_rss_mib() is not None, options.small_paths),
         "large_files": lambda: large_files(size["large"], size["spark_large"], options.files_dir),
         "burst": lambda: burst(*size["burst"]),
     }
@@ -237,6 +243,10 @@ def save(name: str, figures: dict[str, Any], at_start: dict[str, Any]) -> None:
     """Adds the figures to bench/results/<name>.json (the other scenarios' earlier figures stay), then the table."""
     earlier = RESULTS_DIR / f"{name}.json"
     report = json.loads(earlier.read_text())["results"][0] if earlier.exists() else {}
+    if "small_files" in figures:  # paths not measured this time (--small-paths) keep their earlier figures
+        fresh = {small["path"] for small in figures["small_files"]}
+        kept = [small for small in report.get("small_files", []) if small["path"] not in fresh]
+        figures["small_files"] = sorted(kept + figures["small_files"], key=lambda small: [*PATHS].index(small["path"]))
     write_results(name, __doc__.splitlines()[0], [report | figures], machine_at_start=at_start)
     write_report(name)
 

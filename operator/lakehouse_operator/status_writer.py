@@ -50,6 +50,9 @@ class WriteOutcome:
     status: IngestionRunStatus
     changed: bool
     transitioned: bool  # the phase itself moved
+    # The run as the API server answered the write (its new resourceVersion), or as read when nothing was written:
+    # a handler that goes on to the next stage (handlers._go_on) writes on it without reading the run again.
+    run: dict[str, Any] | None = None
 
 
 class StatusWriter:
@@ -71,23 +74,25 @@ class StatusWriter:
             body, read = read or self.read(namespace, name), None
             current = IngestionRunStatus.from_body(body.get("status"))
             if current.is_done:
-                return WriteOutcome(current, changed=False, transitioned=False)
+                return WriteOutcome(current, changed=False, transitioned=False, run=body)
             if change.phase != current.phase and change.phase not in ALLOWED_TRANSITIONS[current.phase]:
                 raise IllegalTransitionError(f"{name}: {current.phase} -> {change.phase} is not allowed")
             desired = apply_change(current, change, body["metadata"].get("generation"))
             if desired.to_k8s() == current.to_k8s():
-                return WriteOutcome(current, changed=False, transitioned=False)
+                return WriteOutcome(current, changed=False, transitioned=False, run=body)
             patch = {
                 "metadata": {"resourceVersion": body["metadata"]["resourceVersion"]},
                 "status": desired.to_k8s(),
             }
             try:
-                self._api.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, patch)
+                patched = self._api.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, PLURAL, name, patch
+                )
             except ApiException as error:
                 if error.status == 409:
                     continue
                 raise
-            return WriteOutcome(desired, changed=True, transitioned=desired.phase != current.phase)
+            return WriteOutcome(desired, changed=True, transitioned=desired.phase != current.phase, run=patched)
         raise RuntimeError(f"{name}: status kept changing under us; giving up after {_CONFLICT_RETRIES} tries")
 
 

@@ -106,6 +106,8 @@ GroupKey = tuple[str, str]
 
 
 class ArrowTransformEngine(TransformEngine):
+    runs_in_process = True
+
     def __init__(
         self, s3: Any, catalog: Callable[[], Catalog], group_max_runs: int = 1, chunk_rows: int = CHUNK_ROWS
     ) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import abc
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.ingest.validation import CheckResult
@@ -72,6 +72,10 @@ class RunRejectedError(Exception):
 class IngestEngine(abc.ABC):
     """An ingest engine; the Runtime registers each under its IngestEngineName."""
 
+    # Does its work in the operator's handler thread and returns an outcome, never StillRunning: the handler
+    # before it may run its stage straight on, without a hand-off through Kopf (handlers._go_on).
+    runs_in_process: ClassVar[bool] = False
+
     @abc.abstractmethod
     def ingest(self, run: RunContext) -> IngestOutcome | StillRunning:
         """Validate the upload into raw/ and quarantine/. Called again until it returns an outcome;
@@ -80,6 +84,8 @@ class IngestEngine(abc.ABC):
 
 class TransformEngine(abc.ABC):
     """A transform engine; the Runtime registers each under its TransformEngineName."""
+
+    runs_in_process: ClassVar[bool] = False  # as IngestEngine's
 
     @abc.abstractmethod
     def transform(self, run: RunContext, raw_uri: str) -> TransformOutcome | StillRunning:

@@ -13,6 +13,8 @@ from lakehouse_operator.engines.base import IngestEngine, IngestOutcome, RunCont
 
 
 class BuiltinIngestEngine(IngestEngine):
+    runs_in_process = True
+
     def __init__(self, s3: Any, raw_bucket: str, quarantine_bucket: str) -> None:
         self._s3 = s3
         self._raw_bucket = raw_bucket

@@ -11,7 +11,7 @@ import kopf
 import pytest
 from lakehouse_operator import handlers
 from lakehouse_operator.engines.base import IngestOutcome, TransformOutcome
-from lakehouse_operator.records import IngestSucceeded, Record, TransformSucceeded
+from lakehouse_operator.records import IngestSucceeded, Record, TransformStarted, TransformSucceeded
 from lakehouse_operator.settings import OperatorSettings
 from lakehouse_operator.status_writer import PhaseChange, WriteOutcome, apply_change
 
@@ -27,6 +27,7 @@ class StatusStore:
 
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = body
+        self.answers_run = False  # True: answers the written run, as the API server does, so handlers go on
 
     def read(self, namespace: str, name: str) -> dict[str, Any]:
         return copy.deepcopy(self.body)
@@ -37,7 +38,8 @@ class StatusStore:
         current = IngestionRunStatus.from_body(self.body.get("status"))
         desired = apply_change(current, change, self.body["metadata"]["generation"])
         self.body["status"] = desired.to_k8s()
-        return WriteOutcome(desired, changed=True, transitioned=desired.phase != current.phase)
+        written = copy.deepcopy(self.body) if self.answers_run else None
+        return WriteOutcome(desired, changed=True, transitioned=desired.phase != current.phase, run=written)
 
     @property
     def status(self) -> dict[str, Any]:
@@ -45,13 +47,21 @@ class StatusStore:
 
 
 class Engine:
-    def __init__(self, outcome: Any) -> None:
+    def __init__(self, outcome: Any, runs_in_process: bool = True) -> None:
         self.outcome = outcome
+        self.runs_in_process = runs_in_process
+        self.calls = 0
 
     def ingest(self, run: Any) -> Any:
-        return self.outcome
+        return self._answer()
 
     def transform(self, run: Any, raw_uri: str) -> Any:
+        return self._answer()
+
+    def _answer(self) -> Any:
+        self.calls += 1
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
         return self.outcome
 
 
@@ -118,3 +128,39 @@ def test_a_stage_that_needed_retries_leaves_the_next_stage_all_of_its_attempts(
     transformed = run.records[-1]
     assert isinstance(transformed, TransformSucceeded) and transformed.attempt == 3
     assert run.store.status["counts"] == {"input": 10, "valid": 9, "rejected": 1, "written": 9}
+
+
+def test_a_handler_runs_the_next_in_process_stages_on_each_with_its_records_and_status(run: SimpleNamespace) -> None:
+    run.store.answers_run = True
+    call(handlers.ingest, run)
+
+    assert (run.store.status["phase"], run.store.status["attempts"]) == ("Succeeded", 0)
+    assert [type(record) for record in run.records] == [IngestSucceeded, TransformStarted, TransformSucceeded]
+    conditions = {c["type"]: c["status"] for c in run.store.status["conditions"]}
+    assert conditions == {"Ingested": "True", "Transformed": "True", "Ready": "True"}
+
+
+def test_a_stage_run_on_that_meets_a_fault_is_left_uncounted_to_its_own_handler(run: SimpleNamespace) -> None:
+    run.store.answers_run = True
+    transform_engine = Engine(ConnectionError("the catalog is unreachable"))
+    run.runtime.transform_engines = {TransformEngineName.ARROW: transform_engine}
+
+    call(handlers.ingest, run)  # no TemporaryError: Kopf must not retry the ingest handler for it
+
+    assert (run.store.status["phase"], run.store.status["attempts"]) == ("Transforming", 0)
+    assert transform_engine.calls == 1
+    with pytest.raises(kopf.TemporaryError):  # the Transforming event's handler: attempt 1, with backoff
+        call(handlers.transform, run)
+    assert (run.store.status["phase"], run.store.status["attempts"]) == ("Transforming", 1)
+
+
+def test_a_stage_whose_engine_works_elsewhere_is_left_to_its_handler(run: SimpleNamespace) -> None:
+    run.store.answers_run = True
+    transform_engine = Engine(TransformOutcome("bronze.orders", 7, 9), runs_in_process=False)
+    run.runtime.transform_engines = {TransformEngineName.ARROW: transform_engine}
+
+    call(handlers.ingest, run)
+
+    assert run.store.status["phase"] == "Transforming" and transform_engine.calls == 0
+    call(handlers.transform, run)
+    assert run.store.status["phase"] == "Succeeded" and transform_engine.calls == 1
