@@ -2,7 +2,9 @@
 
 Like the recovery commands it acts on the catalog, S3 and the platform database directly, with the platform's
 own environment (ICEBERG_CATALOG_URI, S3_*, AWS_*, DATABASE_URL), as the operator does, under the same lock per
-table: while the operator's scheduled run holds it, this one is refused and changes nothing. The maintenance
+table: while the operator's scheduled run holds it, this one is refused and changes nothing. The dataset's contract
+is its Dataset resource in `--namespace` when a cluster is configured (KUBECONFIG, or in a pod), as the operator
+reads it, else its contract file. The maintenance
 modules are imported when the command runs, so the other commands do not pay for loading PyIceberg.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -24,17 +27,23 @@ def add_commands(commands: Any) -> None:
         "run", help="compact small files, expire old snapshots and remove orphan files of a dataset's table, now"
     )
     run.add_argument("dataset")
+    run.add_argument(
+        "--namespace",
+        default=os.environ.get("LAKEHOUSE_NAMESPACE", "lakehouse"),
+        help="whose Dataset resources define the datasets (when a cluster is configured; else the contract files)",
+    )
 
 
 def cmd_maintenance(_: Any, args: argparse.Namespace) -> int:
     from lakehouse.catalog.connect import rest_catalog
-    from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
+    from lakehouse.contracts.cluster import contracts_of
+    from lakehouse.contracts.registry import UnknownDatasetError
     from lakehouse.db.maintenance_log import MaintenanceLog
     from lakehouse.maintenance.runner import LOCKED, maintain
     from lakehouse.settings import CatalogSettings, DatabaseSettings, S3Settings
 
     try:
-        contract = ContractRegistry.default().get(args.dataset)
+        contract = contracts_of(args.namespace).get(args.dataset)
     except UnknownDatasetError as error:
         print(f"lakehouse: {error}", file=sys.stderr)
         return EXIT_REFUSED

@@ -9,6 +9,7 @@ file contracts before the first one succeeds).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +123,22 @@ class ClusterContracts(ContractRegistry):
 
     def __iter__(self) -> Iterator[DatasetContract]:
         return iter(self._contracts_now().values())
+
+
+def contracts_of(namespace: str, timeout: float = 5.0) -> ContractRegistry:
+    """For a process outside the operator and the API (the CLI): the namespace's Datasets over the file contracts
+    when a cluster is configured (in a pod, or a kubeconfig), else the file contracts alone."""
+    from kubernetes import client, config  # only when asked: most commands never talk to the cluster
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        try:
+            # KUBECONFIG read now: the kubernetes package reads it once, when it is imported.
+            config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        except (config.ConfigException, OSError):
+            return ContractRegistry.default()
+    return ClusterContracts(datasets_lister(client.CustomObjectsApi, namespace, timeout), ContractRegistry.default())
 
 
 def datasets_lister(api: Callable[[], Any], namespace: str, timeout: float = 5.0) -> ListDatasets:

@@ -258,6 +258,13 @@ class Compaction(_Strict):
     min_input_files: int = Field(
         default=5, ge=2, description="A partition is compacted once it holds at least this many small files."
     )
+    spark_threshold_mb: int | None = Field(
+        default=None,
+        ge=0,
+        description="A Spark job compacts the table when more than this many MiB are to be rewritten (PyIceberg "
+        "below it); unset: the operator's LAKEHOUSE_COMPACTION_SPARK_THRESHOLD_BYTES (chart "
+        "operator.maintenance.sparkThresholdBytes).",
+    )
 
 
 class SnapshotExpiry(_Strict):

@@ -12,10 +12,14 @@ holds the append's files (only the rewritten files are removed), up to COMMIT_CO
 rewritten file is no longer live (another compaction, a rollback), PyIceberg refuses the swap
 (ValidationException): the compaction is abandoned and its new files deleted, so nothing is lost or doubled.
 An append that loses to the compaction retries on its snapshot (lakehouse/bronze/writer.py).
+
+A table with more to rewrite than a threshold is compacted by a Spark job instead (spark_compaction.py), whose
+commit carries the same marker; `plan` is what both decide on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
@@ -38,6 +42,8 @@ log = logging.getLogger(__name__)
 
 OPERATION_PROPERTY = "lakehouse.operation"
 COMPACTION = "compaction"
+ENGINE_PROPERTY = "lakehouse.compaction.engine"  # pyiceberg | spark
+COMPACTION_ID_PROPERTY = "lakehouse.compaction.id"  # set by the Spark compaction's caller, to find its snapshot
 # A file below this share of the target counts as small (Iceberg's rewrite_data_files uses the same 75 %).
 SMALL_FILE_RATIO = 0.75
 COMMIT_CONFLICT_RETRIES = 10
@@ -57,6 +63,13 @@ class CompactionResult:
     snapshot_id: int | None = None  # None when nothing was committed
     conflicts: int = 0
     abandoned: str | None = None  # why the compaction committed nothing although it had files to rewrite
+    engine: str | None = None  # which one rewrote the files: pyiceberg or spark
+
+
+def compaction_properties(engine: str, compaction_id: str | None = None) -> dict[str, str]:
+    """The snapshot summary entries that mark a compaction's commit, whichever engine made it."""
+    properties = {OPERATION_PROPERTY: COMPACTION, ENGINE_PROPERTY: engine}
+    return properties | ({COMPACTION_ID_PROPERTY: compaction_id} if compaction_id else {})
 
 
 def plan_bins(files: Sequence[FileStats], target_bytes: int, min_input_files: int) -> list[list[FileStats]]:
@@ -95,29 +108,51 @@ def sort_keys(table: Table) -> list[tuple[str, str, str]]:
     return keys
 
 
+@dataclass(frozen=True)
+class CompactionPlan:
+    """What a compaction of the current snapshot would rewrite: its live files by path, and the groups of them."""
+
+    tasks: dict[str, FileScanTask] = dataclasses.field(default_factory=dict)
+    bins: list[list[FileStats]] = dataclasses.field(default_factory=list)
+    refused: str | None = None  # why the table cannot be compacted
+
+    @property
+    def bytes_to_rewrite(self) -> int:
+        return sum(file.size_bytes for group in self.bins for file in group)
+
+
+def plan(table: Table, target_bytes: int, min_input_files: int) -> CompactionPlan:
+    if table.current_snapshot() is None:
+        return CompactionPlan()
+    tasks = {task.file.file_path: task for task in table.scan().plan_files()}
+    if any(task.delete_files for task in tasks.values()):
+        # Bronze tables only append; rows deleted by hand would have to be applied first, which this does not do.
+        return CompactionPlan(refused="the table has delete files; compaction rewrites only plain data files")
+    return CompactionPlan(tasks, plan_bins([_stats(task) for task in tasks.values()], target_bytes, min_input_files))
+
+
 def compact(
     table: Table,
     target_bytes: int,
     min_input_files: int,
     *,
+    planned: CompactionPlan | None = None,
     before_commit: Callable[[], None] = lambda: None,
     on_conflict: Callable[[], None] = lambda: None,
 ) -> CompactionResult:
-    """Rewrites the current snapshot's small files (plan_bins) and commits the swap. `before_commit` runs once
-    the new files are written (a hook for tests), `on_conflict` each time a conflicting commit is retried."""
-    if table.current_snapshot() is None:
+    """Rewrites the current snapshot's small files (plan_bins, or `planned` when the caller planned already) and
+    commits the swap. `before_commit` runs once the new files are written (a hook for tests), `on_conflict` each
+    time a conflicting commit is retried."""
+    planned = planned or plan(table, target_bytes, min_input_files)
+    if planned.refused:
+        return CompactionResult(abandoned=planned.refused)
+    if not planned.bins:
         return CompactionResult()
-    tasks = {task.file.file_path: task for task in table.scan().plan_files()}
-    if any(task.delete_files for task in tasks.values()):
-        # Bronze tables only append; rows deleted by hand would have to be applied first, which this does not do.
-        return CompactionResult(abandoned="the table has delete files; compaction rewrites only plain data files")
-    bins = plan_bins([_stats(task) for task in tasks.values()], target_bytes, min_input_files)
-    if not bins:
-        return CompactionResult()
+    tasks, bins = planned.tasks, planned.bins
     removed = [tasks[file.path].file for group in bins for file in group]
     added = [file for group in bins for file in _rewrite(table, [tasks[f.path] for f in group])]
     before_commit()
-    properties = {OPERATION_PROPERTY: COMPACTION, "lakehouse.compaction.rewritten-files": str(len(removed))}
+    properties = compaction_properties("pyiceberg") | {"lakehouse.compaction.rewritten-files": str(len(removed))}
     conflicts = 0
     while True:
         try:
@@ -135,7 +170,7 @@ def compact(
         except ValidationException as error:  # a rewritten file is gone: someone else changed those files
             _delete(table, added)
             return CompactionResult(conflicts=conflicts, abandoned=f"the files it rewrote changed meanwhile: {error}")
-        return CompactionResult(len(removed), len(added), snapshot_id, conflicts)
+        return CompactionResult(len(removed), len(added), snapshot_id, conflicts, engine="pyiceberg")
 
 
 def _stats(task: FileScanTask) -> FileStats:

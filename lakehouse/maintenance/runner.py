@@ -17,12 +17,14 @@ from typing import Any, Literal
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+from pyiceberg.table import Table
 
 from lakehouse.contracts.model import DatasetContract
 from lakehouse.db.maintenance_log import MaintenanceCounts, MaintenanceLog
-from lakehouse.maintenance.compaction import CompactionResult, compact
+from lakehouse.maintenance.compaction import CompactionResult, compact, plan
 from lakehouse.maintenance.expiry import expire_snapshots
 from lakehouse.maintenance.orphans import remove_orphan_files
+from lakehouse.maintenance.spark_compaction import SparkCompactionSettings, choose_engine, spark_compact
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +60,8 @@ class MaintenanceReport:
             return f"{self.table}: skipped ({self.skipped})"
         parts = [
             f"compaction rewrote {self.compaction.files_rewritten} files as {self.compaction.files_written}"
-            + (f" (snapshot {self.compaction.snapshot_id})" if self.compaction.snapshot_id else ""),
+            + (f" (snapshot {self.compaction.snapshot_id})" if self.compaction.snapshot_id else "")
+            + (f" with {self.compaction.engine}" if self.compaction.engine else ""),
             f"{self.snapshots_expired} snapshots expired",
             f"{self.orphan_files_removed} orphan files removed",
         ]
@@ -77,9 +80,11 @@ def maintain(
     *,
     due_after: dt.timedelta | None = None,
     identifier: str | None = None,
+    spark: SparkCompactionSettings | None = None,
 ) -> MaintenanceReport:
     """Maintains the contract's bronze table (or `identifier`). With `due_after` (the scheduler's interval) it
-    does nothing when the table's last run started less than that long ago."""
+    does nothing when the table's last run started less than that long ago. `spark`: where the Spark compaction
+    runs and from what size (default: from the environment)."""
     identifier = identifier or contract.bronze.identifier
     report = MaintenanceReport(contract.name, identifier)
     with maintenance_log.locked(contract.name, identifier) as locked:
@@ -99,8 +104,7 @@ def maintain(
         config = contract.maintenance
         if config.compaction.enabled:
             with _task(report, "compaction"):
-                target_bytes = config.compaction.target_file_size_mb * _MIB
-                report.compaction = compact(table, target_bytes, config.compaction.min_input_files)
+                report.compaction = _compact(table, contract, spark or SparkCompactionSettings())
         if config.snapshot_expiry.enabled:
             with _task(report, "snapshot-expiry"):
                 max_age = dt.timedelta(hours=config.snapshot_expiry.max_age_hours)
@@ -114,6 +118,17 @@ def maintain(
         locked.finish(row_id, "failed" if report.failures else "succeeded", report.counts, report.summary())
     log.info("maintenance (%s): %s", trigger, report.summary())
     return report
+
+
+def _compact(table: Table, contract: DatasetContract, spark: SparkCompactionSettings) -> CompactionResult:
+    """PyIceberg for a little to rewrite, a Spark job for much (spark_compaction.choose_engine); both under the
+    lock this run holds."""
+    settings = contract.maintenance.compaction
+    target_bytes, min_input_files = settings.target_file_size_mb * _MIB, settings.min_input_files
+    planned = plan(table, target_bytes, min_input_files)
+    if choose_engine(planned, settings.spark_threshold_mb, spark) == "spark":
+        return spark_compact(table, target_bytes, min_input_files, spark)
+    return compact(table, target_bytes, min_input_files, planned=planned)
 
 
 @contextmanager

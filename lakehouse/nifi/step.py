@@ -1,6 +1,7 @@
 """The NiFi flow's validation step, run by ExecuteStreamCommand: upload bytes in, a tar out.
 
-    python -m lakehouse.nifi.step --dataset orders --format csv --upload-id <id> --run-uid <uid> [--sha256=<hex>]
+    python -m lakehouse.nifi.step --dataset orders --format csv --upload-id <id> --run-uid <uid> [--sha256=<hex>] \
+        [--contract-base64=<the run's contract>]
 
 stdin is the uploaded file as NiFi fetched it. stdout is a tar with the step result (`manifest.json`) and, when the file
 was readable, `raw.parquet` and (if any row was rejected) `quarantine.parquet`; the flow unpacks it and
@@ -14,6 +15,7 @@ No credentials reach this process: it reads stdin and writes stdout only.
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import sys
 import tarfile
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import ContractRegistry, UnknownDatasetError
 from lakehouse.formats import SourceFormat
 from lakehouse.ingest.builtin import ingest_bytes
@@ -90,6 +93,15 @@ def write_tar(entries: dict[str, bytes], out: BinaryIO) -> None:
             tar.addfile(info, io.BytesIO(content))
 
 
+def _contracts(contract_base64: str, directory: Path | None) -> ContractRegistry:
+    """The run's own contract when the operator sent it (a Dataset resource's, which NiFi has no copy of), else the
+    contract files NiFi has."""
+    if contract_base64:
+        contract = DatasetContract.model_validate_json(base64.b64decode(contract_base64, validate=True))
+        return ContractRegistry({contract.name: contract})
+    return ContractRegistry.from_directory(directory) if directory else ContractRegistry.default()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakehouse.nifi.step", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True)
@@ -98,12 +110,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--run-uid", default=None, help="the IngestionRun's uid, copied into the step result")
     parser.add_argument("--sha256", default="", help="expected sha256 of the upload; empty: not checked")
     parser.add_argument("--contracts-dir", type=Path, default=None, help="default: LAKEHOUSE_CONTRACTS_DIR")
-    args = parser.parse_args(argv)
-    contracts = (
-        ContractRegistry.from_directory(args.contracts_dir) if args.contracts_dir else ContractRegistry.default()
+    parser.add_argument(
+        "--contract-base64",
+        default="",
+        help="the run's contract as the operator pinned it (JSON, base64); empty: the one in --contracts-dir",
     )
+    args = parser.parse_args(argv)
     data = sys.stdin.buffer.read()
     try:
+        contracts = _contracts(args.contract_base64, args.contracts_dir)
         entries = run_step(
             data, args.dataset, args.format, args.upload_id, args.sha256 or None, contracts, args.run_uid
         )

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -37,10 +35,10 @@ from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import S3Location, read_parquet
 from tests.utils.engines import transform_until_done
 from tests.utils.runs import Upload, upload
+from tests.utils.spark import spark_jars as jars_of_the_stack
 
 pytestmark = pytest.mark.integration
 ORDERS: DatasetContract = ContractRegistry.default().get("orders")
-REPOSITORY = Path(__file__).resolve().parents[2]
 PROCESSING_DATE = dt.date(2025, 7, 1)
 INGEST_TIMESTAMP = dt.datetime(2025, 7, 1, 9, 30, 15, 250000)
 JOB_SECONDS = 480
@@ -48,12 +46,7 @@ JOB_SECONDS = 480
 
 @pytest.fixture(scope="module")
 def spark_jars() -> str:
-    done = subprocess.run(
-        [str(REPOSITORY / "devstack" / "spark.sh"), "env"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        pytest.fail(f"Spark jars missing: run `devstack/spark.sh install` ({done.stderr.strip()})", pytrace=False)
-    return done.stdout.strip().removeprefix("export SPARK_JARS=")
+    return jars_of_the_stack()
 
 
 @pytest.fixture(scope="module")

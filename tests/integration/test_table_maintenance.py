@@ -14,8 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from pyiceberg.catalog import Catalog
-from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import Table
 
 from lakehouse.bronze.writer import RUN_ID_PROPERTY, append_exactly_once, find_run_snapshot
@@ -26,7 +24,7 @@ from lakehouse.maintenance.compaction import COMPACTION, OPERATION_PROPERTY, com
 from lakehouse.maintenance.expiry import expire_snapshots
 from lakehouse.maintenance.orphans import list_objects, referenced_files, remove_orphan_files
 from lakehouse.maintenance.runner import LOCKED, maintain
-from tests.utils.bronze_tables import contracts_dir_with, scratch_table
+from tests.utils.bronze_tables import contracts_dir_with, files_out_of_order, scratch_table
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.runbooks import Runbook
 from tests.utils.stack import stack_env
@@ -81,11 +79,7 @@ def test_fifty_small_appends_compacted_keep_their_rows_and_history_with_far_fewe
     assert compaction.summary.additional_properties[OPERATION_PROPERTY] == COMPACTION  # type: ignore[union-attr]
     assert RUN_ID_PROPERTY not in compaction.summary.additional_properties  # type: ignore[union-attr]
     assert find_run_snapshot(after, "run-000") is not None  # every run's snapshot is still found by its id
-    # each new file holds its rows in the table's sort order (order_date, then order_id)
-    for task in after.scan().plan_files():
-        file_rows = ArrowScan(after.metadata, after.io, after.schema(), AlwaysTrue()).to_table([task])
-        keys = list(zip(file_rows["order_date"].to_pylist(), file_rows["order_id"].to_pylist(), strict=True))
-        assert keys == sorted(keys)
+    assert files_out_of_order(after, ["order_date", "order_id"]) == []  # each new file in the table's sort order
     with psycopg.connect(migrated_database_url) as conn:
         logged = conn.execute(
             "SELECT trigger, status, files_rewritten, files_written, compaction_snapshot FROM table_maintenance "

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import yaml
 from pyiceberg.catalog import Catalog
+from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.io.pyarrow import ArrowScan
+from pyiceberg.table import Table
 
 from lakehouse.bronze.writer import ensure_table
 from lakehouse.contracts.model import DatasetContract
@@ -27,3 +30,14 @@ def contracts_dir_with(directory: Path, contract: DatasetContract, table: str) -
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{contract.name}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     return directory
+
+
+def files_out_of_order(table: Table, columns: list[str]) -> list[str]:
+    """The live data files of the table whose rows are not sorted by `columns` (a compaction writes none)."""
+    unsorted = []
+    for task in table.scan().plan_files():
+        rows = ArrowScan(table.metadata, table.io, table.schema(), AlwaysTrue()).to_table([task])
+        keys = list(zip(*(rows[column].to_pylist() for column in columns), strict=True))
+        if keys != sorted(keys):
+            unsorted.append(task.file.file_path)
+    return unsorted

@@ -17,6 +17,7 @@ operator still publishes `file-uploaded` and `raw-data-ready` for everyone else 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
@@ -180,6 +181,9 @@ class NiFiIngestEngine(IngestEngine):
             "rawUrl": self._presign("put_object", paths.raw, expiry),
             "quarantineUrl": self._presign("put_object", paths.quarantine, expiry),
             "manifestUrl": self._presign("put_object", result, expiry),  # the flow names the step result so
+            # The run's pinned contract (a Dataset resource's too, which NiFi has no copy of): NiFi checks the
+            # file against it, not against its contracts directory. Base64, one safe token on NiFi's command line.
+            "contract": base64.b64encode(run.contract.model_dump_json().encode()).decode(),
         }
 
     def _hand_over(self, run: RunContext) -> StillRunning:
@@ -257,7 +261,8 @@ class NiFiIngestEngine(IngestEngine):
             raise RunRejectedError(
                 FailureReason.CONTRACT_MISMATCH,
                 f"NiFi validated with version {result.contract_version} of the {run.dataset} contract, the operator "
-                f"has version {run.contract.version}; give NiFi the same contracts directory, then create a new run",
+                f"has version {run.contract.version}; deploy this operator's NiFi flow (it sends NiFi the run's "
+                "contract), then create a new run",
             )
         paths = self._paths(run)
         raw = paths.raw

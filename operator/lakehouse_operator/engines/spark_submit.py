@@ -16,19 +16,17 @@ costs a catalog read, not a second job.
 from __future__ import annotations
 
 import importlib.util
-import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
-from lakehouse.jobs import EXIT_REJECTED
+from lakehouse.jobs import EXIT_REJECTED, last_json_line
 from lakehouse.k8s.ingestionrun.reasons import FailureReason
 from lakehouse_operator.engines.base import RunContext, RunRejectedError, StillRunning, TransformOutcome
 from lakehouse_operator.engines.run_process import Ended, RunProcesses
@@ -117,7 +115,7 @@ class SparkSubmitEngine(SparkTransformEngine):
 
 
 def _outcome(ended: Ended) -> TransformOutcome:
-    result = _last_json(ended.stdout)
+    result = last_json_line(ended.stdout)
     if ended.exit_status == 0 and "table" in result:
         return TransformOutcome(result["table"], result["snapshot_id"], result["rows_written"])
     message = result.get("error") or _tail(ended.stderr)
@@ -134,16 +132,6 @@ def _spark_home() -> Path:
     if spec is None or spec.origin is None:
         raise SparkJobError("pyspark is not installed; local mode runs its spark-submit")
     return Path(spec.origin).resolve().parent
-
-
-def _last_json(stdout: str) -> dict[str, Any]:
-    for line in reversed(stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                continue
-    return {}
 
 
 def _tail(text: str, lines: int = 15) -> str:

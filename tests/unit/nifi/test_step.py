@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import subprocess
@@ -10,6 +11,7 @@ import tarfile
 
 import pyarrow.parquet as pq
 
+from lakehouse.contracts.model import DatasetContract
 from lakehouse.contracts.registry import DEFAULT_CONTRACTS_DIR, ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import ingest_bytes
@@ -57,23 +59,30 @@ def test_files_that_cannot_be_ingested_get_a_reason_not_a_crash() -> None:
         assert fragment in result.error.message
 
 
-def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
-    data = orders(20, invalid_every=4).csv_bytes()
-    # The arguments exactly as the flow's ExecuteStreamCommand passes them ("Command Arguments" split on
-    # ';', empty arguments dropped as NiFi does), for a run without a sha256.
+def flow_command(attributes: dict[str, str]) -> list[str]:
+    """The arguments exactly as the flow's ExecuteStreamCommand passes them ("Command Arguments" split on ';', empty
+    arguments dropped as NiFi does)."""
     flow = json.loads(DEFAULT_FLOW.read_text())
     (validate,) = [p for p in flow["flowContents"]["processors"] if p["identifier"] == "validate"]
+    arguments = validate["properties"]["Command Arguments"].replace("#{contracts.dir}", str(DEFAULT_CONTRACTS_DIR))
+    for name, value in attributes.items():
+        arguments = arguments.replace("${" + name + "}", value)
+    assert "${" not in arguments, f"an attribute of the flow's command is not set here: {arguments}"
+    return [sys.executable, *[a for a in arguments.split(";") if a]]
+
+
+def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
+    data = orders(20, invalid_every=4).csv_bytes()
+    # A run without a sha256, from an operator that sends no contract: the contracts directory's is used.
     attributes = {
         "dataset": "orders",
         "source.format": "csv",
         "upload.id": "u-4",
         "source.sha256": "",
         "run.uid": "0b7c1f6e-2c1a-4c7e-9a55-3f1f0e1d2c3b",
+        "contract": "",
     }
-    arguments = validate["properties"]["Command Arguments"].replace("#{contracts.dir}", str(DEFAULT_CONTRACTS_DIR))
-    for name, value in attributes.items():
-        arguments = arguments.replace("${" + name + "}", value)
-    command = [sys.executable, *[a for a in arguments.split(";") if a]]
+    command = flow_command(attributes)
 
     done = subprocess.run(command, input=data, capture_output=True, check=True)
 
@@ -84,3 +93,27 @@ def test_the_command_nifi_runs_writes_a_tar_to_stdout() -> None:
     assert result.error is None, result.error
     assert (result.valid_rows, result.rejected_rows) == (15, 5)
     assert result.run_uid == attributes["run.uid"]
+
+
+def test_the_contract_the_operator_sends_is_used_for_a_dataset_nifi_has_no_file_of() -> None:
+    """A Dataset resource's contract reaches NiFi only with the run: the step checks the file against it."""
+    body = CONTRACTS.get("orders").model_dump(mode="json") | {"name": "orders_from_a_dataset", "version": 7}
+    body["columns"] = [c for c in body["columns"] if c["name"] != "customer_id"]  # a contract of its own
+    contract = DatasetContract.model_validate(body)
+    attributes = {
+        "dataset": "orders_from_a_dataset",
+        "source.format": "csv",
+        "upload.id": "u-5",
+        "source.sha256": "",
+        "run.uid": "0b7c1f6e-2c1a-4c7e-9a55-3f1f0e1d2c3c",
+        "contract": base64.b64encode(contract.model_dump_json().encode()).decode(),
+    }
+
+    done = subprocess.run(flow_command(attributes), input=orders(20).csv_bytes(), capture_output=True, check=True)
+
+    with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
+        result = StepResult.from_json(tar.extractfile(RESULT_ENTRY).read())  # type: ignore[union-attr]
+        raw = pq.read_table(io.BytesIO(tar.extractfile(RAW_ENTRY).read()))  # type: ignore[union-attr]
+    assert result.error is None, result.error
+    assert result.contract_version == 7 and result.valid_rows == 20
+    assert "customer_id" not in raw.column_names and "order_id" in raw.column_names
