@@ -121,6 +121,8 @@ class AirflowServices:
         Airflow install into a template database, and each instance copies it (CREATE DATABASE ... TEMPLATE)."""
         self.home.mkdir(parents=True, exist_ok=True)
         venv = _venv_name()
+        (self.home / f".migrated-{venv}").touch()  # airflow.sh's marker: no migrate of a SQLite file in AIRFLOW_HOME
+        self.cli("setup", timeout=1200)  # installs and byte-compiles once, before four components would at once
         template = venv.replace("-", "_")
         if not _database_exists(template):
             # Migrated under a name of its own, then renamed: two checkouts doing this at once never share one.
@@ -142,7 +144,6 @@ class AirflowServices:
             except errors.DuplicateDatabase:
                 _execute("DROP DATABASE {}", staged)
         _execute("CREATE DATABASE {} TEMPLATE {}", self.database, template)
-        (self.home / f".migrated-{venv}").touch()  # airflow.sh's marker: no migrate of a SQLite file in AIRFLOW_HOME
 
     def start(self, timeout: float = 300) -> AirflowServices:
         self.prepare()
