@@ -86,8 +86,14 @@ def measure(mode: str, runs: int, window: float, api: client.CustomObjectsApi, k
     core = client.CoreV1Api(api.api_client)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     work = Path(tempfile.mkdtemp(prefix=f"airflow-waits-{mode}-"))
-    # Each held run holds a handler thread: the pool must outnumber them.
-    env = {**pause_env(work, HELD), "LAKEHOUSE_PAUSE_SECONDS": "1800", "LAKEHOUSE_OPERATOR_WORKERS": str(runs + 4)}
+    # Each held run holds a handler thread: the pool must outnumber them. A commit per run, so each reaches its own
+    # pause point (in a group commit the others would queue behind the first held one, never marked held).
+    env = {
+        **pause_env(work, HELD),
+        "LAKEHOUSE_PAUSE_SECONDS": "1800",
+        "LAKEHOUSE_OPERATOR_WORKERS": str(runs + 4),
+        "LAKEHOUSE_GROUP_COMMIT_MAX_RUNS": "1",
+    }
     operator = OperatorProcess(namespace, work / "operator.log", env).start()
     connection = {"conn_type": "kubernetes", "extra": {"kube_config_path": kubeconfig}}
     airflow = AirflowServices(
