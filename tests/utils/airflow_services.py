@@ -1,10 +1,13 @@
 """A real Airflow 3 for tests: api-server, scheduler, dag-processor and triggerer as child processes.
 
 They run from Airflow's own virtualenv through devstack/airflow.sh (this checkout's DAGs and provider), on an
-AIRFLOW_HOME of the test's own with a SQLite database copied from one migrated once per Airflow install, with
-LocalExecutor. Connections come from AIRFLOW_CONN_* variables; KUBECONFIG is removed from their environment, so
-the provider reaches the cluster only through its connection. The REST API answers without login (simple auth
-manager, all admins), on 127.0.0.1 only; the log servers are off (they would bind every interface).
+AIRFLOW_HOME of the test's own, with LocalExecutor and a metadata database of their own on the stack's PostgreSQL, as
+in a deployment (copied from a template migrated once per Airflow install; dropped by stop()). SQLite is not fit for
+four processes writing at once: they queued on its one write lock (REST calls timed out) and its queries ran inside the
+scheduler's process, so the scheduler's CPU counted the database's work. Connections come from AIRFLOW_CONN_*
+variables; KUBECONFIG is removed from their environment, so the provider reaches the cluster only through its
+connection. The REST API answers without login (simple auth manager, all admins), on 127.0.0.1 only; the log servers
+are off (they would bind every interface).
 """
 
 from __future__ import annotations
@@ -19,9 +22,15 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import psycopg
+from psycopg import errors, sql
+
+from lakehouse.settings import DatabaseSettings
 from tests.utils.operator_process import free_port
 from tests.utils.waiting import wait_until
 
@@ -41,7 +50,27 @@ def _venv_name() -> str:
     return "airflow-venv-" + hashlib.sha256((REPO_ROOT / "airflow" / "requirements.lock").read_bytes()).hexdigest()[:12]
 
 
-SQLITE_SETTINGS = "lakehouse_test_sqlite"  # a module in AIRFLOW_HOME that Airflow imports its connect args from
+def _server_url() -> str:
+    """The stack's PostgreSQL (DATABASE_URL): its server and role host the Airflow databases."""
+    return DatabaseSettings().url.get_secret_value()
+
+
+def _database_url(database: str) -> str:
+    """Airflow's SQLAlchemy URL for a database on the stack's server (psycopg 3, sync and async)."""
+    server = urlsplit(_server_url())
+    return server._replace(scheme="postgresql+psycopg", path=f"/{database}").geturl()
+
+
+def _execute(statement: str, *databases: str) -> None:
+    """A statement on the server, each {} a database name, quoted (autocommit: CREATE DATABASE cannot be in a
+    transaction)."""
+    with psycopg.connect(_server_url(), autocommit=True) as connection:
+        connection.execute(sql.SQL(statement).format(*map(sql.Identifier, databases)))
+
+
+def _database_exists(database: str) -> bool:
+    with psycopg.connect(_server_url()) as connection:
+        return connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone() is not None
 
 
 class AirflowServices:
@@ -49,6 +78,7 @@ class AirflowServices:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.database = f"airflow_{uuid.uuid4().hex[:12]}"
         self.env = {key: value for key, value in os.environ.items() if key != "KUBECONFIG"}
         self.env.update(
             {
@@ -75,11 +105,9 @@ class AirflowServices:
                 # A triggerer that stopped heartbeating hands its triggers on after this (default 30 s).
                 "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
                 "PYTHONUNBUFFERED": "1",
-                # Four processes share one SQLite file: each waits up to a minute for its lock, not SQLite's 5 s,
-                # which writes outlast on a busy 2-core machine (a DAG run POST then answered 500).
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{SQLITE_SETTINGS}.CONNECT_ARGS",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{SQLITE_SETTINGS}.CONNECT_ARGS",
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(home), os.environ.get("PYTHONPATH")])),
+                # The password reaches Airflow in its environment, never on a command line.
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": _database_url(self.database),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": _database_url(self.database),
                 **extra_env,
             }
         )
@@ -89,22 +117,33 @@ class AirflowServices:
         return self.home / f"{component}.log"
 
     def prepare(self) -> None:
-        """AIRFLOW_HOME with a migrated database: `airflow db migrate` takes a minute here, so it runs once per
-        Airflow install into a template in the cache, and each test copies it."""
+        """AIRFLOW_HOME and a migrated database: `airflow db migrate` takes a minute here, so it runs once per
+        Airflow install into a template database, and each instance copies it (CREATE DATABASE ... TEMPLATE)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        (self.home / f"{SQLITE_SETTINGS}.py").write_text('CONNECT_ARGS = {"timeout": 60}\n')
         venv = _venv_name()
-        template = Path(os.environ.get("LAKEHOUSE_CACHE_DIR", REPO_ROOT / ".cache")) / f"{venv}-migrated.db"
-        if not template.exists():
+        (self.home / f".migrated-{venv}").touch()  # airflow.sh's marker: no migrate of a SQLite file in AIRFLOW_HOME
+        self.cli("setup", timeout=1200)  # installs and byte-compiles once, before four components would at once
+        template = venv.replace("-", "_")
+        if not _database_exists(template):
+            # Migrated under a name of its own, then renamed: two checkouts doing this at once never share one.
+            staged = f"{template}_{os.getpid()}"
+            _execute("CREATE DATABASE {}", staged)
             scratch = self.home / "template"
             scratch.mkdir()
-            self.cli("db", "migrate", env={"AIRFLOW_HOME": str(scratch)}, timeout=600)
-            staged = template.with_suffix(f".{os.getpid()}")
-            shutil.copy(scratch / "airflow.db", staged)
-            staged.replace(template)
+            (scratch / f".migrated-{venv}").touch()  # airflow.sh would migrate first: once is enough
+            url = _database_url(staged)
+            migrate_env = {
+                "AIRFLOW_HOME": str(scratch),
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url,
+            }
+            self.cli("db", "migrate", env=migrate_env, timeout=600)
             shutil.rmtree(scratch)
-        shutil.copy(template, self.home / "airflow.db")
-        (self.home / f".migrated-{venv}").touch()  # airflow.sh's marker: no second migrate
+            try:
+                _execute("ALTER DATABASE {} RENAME TO {}", staged, template)
+            except errors.DuplicateDatabase:
+                _execute("DROP DATABASE {}", staged)
+        _execute("CREATE DATABASE {} TEMPLATE {}", self.database, template)
 
     def start(self, timeout: float = 300) -> AirflowServices:
         self.prepare()
@@ -141,6 +180,12 @@ class AirflowServices:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=30)
             self.processes.pop(component)
+        _execute("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.database)
+
+    def query(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows from this Airflow's metadata database."""
+        with psycopg.connect(_server_url(), dbname=self.database) as connection:
+            return connection.execute(statement, params).fetchall()
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300, check: bool = True) -> str:
         """The output of an `airflow` command in this Airflow's environment (stdout and stderr when check=False)."""
