@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from lakehouse.bronze.transform import RawSchemaMismatchError, RunStamp, to_bronze, to_bronze_chunks
-from lakehouse.contracts.arrow_schema import bronze_arrow_schema, bronze_iceberg_schema
+from lakehouse.contracts.arrow_schema import bronze_arrow_schema, bronze_iceberg_schema, raw_schema
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.readers import read_source
@@ -129,3 +129,32 @@ def test_the_spark_jobs_lines_carry_the_run() -> None:
         "Transforming",
         "bronze_transform",
     )
+
+
+def test_a_sort_key_that_is_an_audit_column_sorts_the_bronze_rows() -> None:
+    """Raw rows are sorted before the audit columns exist; a key among them (here `day`) sorts the bronze rows."""
+    contract = ORDERS.model_copy(update={"bronze": ORDERS.bronze.model_copy(update={"sort_by": ["day", "order_id"]})})
+    raw = validate(ORDERS, read_source(orders(200, seed=5).csv_bytes(), "csv")).valid
+    bronze = to_bronze(contract, raw, STAMP)
+
+    keys = [(r["day"], r["order_id"]) for r in bronze.to_pylist()]
+    assert keys == sorted(keys) and bronze.num_rows == raw.num_rows
+
+
+def test_nulls_sort_first_as_the_table_sort_order_declares() -> None:
+    """Data files carry the table's sort order id, whose fields are ASC NULLS FIRST: the rows must be so too."""
+    columns = [c.model_copy(update={"required": False}) if c.name == "customer_id" else c for c in ORDERS.columns]
+    contract = ORDERS.model_copy(
+        update={"columns": columns, "bronze": ORDERS.bronze.model_copy(update={"sort_by": ["customer_id"]})}
+    )
+    raw = validate(ORDERS, read_source(orders(50, seed=6).csv_bytes(), "csv")).valid
+    raw = raw.set_column(
+        1,
+        "customer_id",
+        pa.array([None if i % 7 == 0 else v for i, v in enumerate(raw.column("customer_id").to_pylist())], pa.int64()),
+    )
+    customer_ids = to_bronze(contract, raw.cast(raw_schema(contract)), STAMP).column("customer_id").to_pylist()
+
+    nulls = customer_ids.count(None)
+    assert nulls > 0 and customer_ids[:nulls] == [None] * nulls
+    assert customer_ids[nulls:] == sorted(customer_ids[nulls:])
