@@ -190,7 +190,17 @@ class MetadataStore:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return psycopg.connect(self._url, connect_timeout=self._connect_timeout, autocommit=True)
+                # A kept connection may outlive its server's host: unacknowledged sends end it after 10 s (and
+                # idle ones are probed) instead of after the kernel's minutes of retransmissions.
+                return psycopg.connect(
+                    self._url,
+                    connect_timeout=self._connect_timeout,
+                    autocommit=True,
+                    tcp_user_timeout=10_000,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
+                )
             try:
                 conn.execute("SELECT 1")
                 return conn

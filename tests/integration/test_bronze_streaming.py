@@ -18,7 +18,14 @@ from lakehouse_operator.engines.base import RunContext
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 
-from lakehouse.bronze.writer import RUN_ID_PROPERTY, RUN_RECORDS_PROPERTY
+from lakehouse.bronze.transform import RunStamp
+from lakehouse.bronze.writer import (
+    RUN_ID_PROPERTY,
+    RUN_RECORDS_PROPERTY,
+    RunRows,
+    StalePartitionSpecError,
+    append_group_exactly_once,
+)
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import ingest_bytes
@@ -96,3 +103,36 @@ def test_a_raw_file_of_many_row_groups_streams_into_one_snapshot_of_sorted_files
     assert (again.snapshot_id, again.rows_written) == (outcome.snapshot_id, len(order_ids))
     assert len(catalog.load_table(table_name).snapshots()) == 1
     assert data_file_keys(s3, catalog, table_name) == files_before
+
+
+def test_files_written_under_a_partition_spec_changed_since_are_not_committed(
+    s3: Any, catalog: Catalog, table_name: str
+) -> None:
+    """A Dataset's new partitioning lands while a large run writes its files: they are refused at the commit (their
+    partition values belong to the old fields), and the run's retry writes them again under the new spec."""
+    run = f"stream-{uuid.uuid4().hex[:8]}"
+    raw_uri, order_ids = put_raw(s3, run)
+    engine = ArrowTransformEngine(s3, lambda: catalog, chunk_rows=CHUNK_ROWS)
+    context = run_context(run, table_name)
+    written = engine._write_chunks(context, pq.ParquetFile(io.BytesIO(s3_bytes(s3, raw_uri))), stamp_of(context))
+    with catalog.load_table(table_name).update_spec() as spec:
+        spec.add_identity("day")
+
+    with pytest.raises(StalePartitionSpecError, match="partition spec"):
+        append_group_exactly_once(catalog, ORDERS, [RunRows(run, context.upload_id, written)], table_name)
+    assert catalog.load_table(table_name).snapshots() == []
+
+    outcome = engine.transform(context, raw_uri)  # the stage's retry
+    table = catalog.load_table(table_name)
+    assert outcome.rows_written == len(order_ids)
+    assert {task.file.spec_id for task in table.scan().plan_files()} == {table.metadata.default_spec_id}
+    assert sorted(table.scan().to_arrow().column("order_id").to_pylist()) == sorted(order_ids)
+
+
+def s3_bytes(s3: Any, uri: str) -> bytes:
+    location = S3Location.parse(uri)
+    return s3.get_object(Bucket=location.bucket, Key=location.key)["Body"].read()
+
+
+def stamp_of(context: RunContext) -> RunStamp:
+    return RunStamp(context.upload_id, context.processing_date, context.ingest_timestamp)

@@ -148,7 +148,7 @@ class ArrowTransformEngine(TransformEngine):
         for chunk in to_bronze_chunks(run.contract, raw, stamp, self._chunk_rows):
             files += write_data_files(table, chunk)
             rows += chunk.num_rows
-        return BronzeFiles(tuple(files), rows)
+        return BronzeFiles(tuple(files), rows, table.metadata.default_spec_id)
 
     def _commit_alone(self, member: _Member) -> AppendResult:
         run = member.run

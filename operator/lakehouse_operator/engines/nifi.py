@@ -183,7 +183,9 @@ class NiFiIngestEngine(IngestEngine):
             "manifestUrl": self._presign("put_object", result, expiry),  # the flow names the step result so
             # The run's pinned contract (a Dataset resource's too, which NiFi has no copy of): NiFi checks the
             # file against it, not against its contracts directory. Base64, one safe token on NiFi's command line.
-            "contract": base64.b64encode(run.contract.model_dump_json().encode()).decode(),
+            # Fields left at their defaults are left out: a NiFi image older than the operator then still reads
+            # a contract whose options it predates, as long as the contract does not use them.
+            "contract": base64.b64encode(run.contract.model_dump_json(exclude_defaults=True).encode()).decode(),
         }
 
     def _hand_over(self, run: RunContext) -> StillRunning:

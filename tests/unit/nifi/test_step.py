@@ -117,3 +117,13 @@ def test_the_contract_the_operator_sends_is_used_for_a_dataset_nifi_has_no_file_
     assert result.error is None, result.error
     assert result.contract_version == 7 and result.valid_rows == 20
     assert "customer_id" not in raw.column_names and "order_id" in raw.column_names
+
+
+def test_a_contract_sent_without_its_defaults_reads_back_the_same() -> None:
+    """The operator sends NiFi the run's contract without the fields at their defaults (engines/nifi.py), so an
+    older NiFi image reads it; the step must still see exactly the contract the run pinned."""
+    for name in CONTRACTS.names():
+        contract = CONTRACTS.get(name)
+        sent = contract.model_dump_json(exclude_defaults=True)
+        assert DatasetContract.model_validate_json(sent) == contract
+        assert "spark_threshold_mb" not in sent  # an option newer than the oldest flow, at its default
