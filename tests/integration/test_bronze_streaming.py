@@ -5,6 +5,7 @@ table's sort order and say so; a retry finds the run's snapshot before it writes
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import io
 import uuid
@@ -26,6 +27,7 @@ from lakehouse.bronze.writer import (
     StalePartitionSpecError,
     append_group_exactly_once,
 )
+from lakehouse.contracts.model import PartitionField
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.ingest.builtin import ingest_bytes
@@ -115,14 +117,16 @@ def test_files_written_under_a_partition_spec_changed_since_are_not_committed(
     engine = ArrowTransformEngine(s3, lambda: catalog, chunk_rows=CHUNK_ROWS)
     context = run_context(run, table_name)
     written = engine._write_chunks(context, pq.ParquetFile(io.BytesIO(s3_bytes(s3, raw_uri))), stamp_of(context))
-    with catalog.load_table(table_name).update_spec() as spec:
-        spec.add_identity("day")
+    by_day = PartitionField(column="day", transform="identity")
+    changed = ORDERS.model_copy(
+        update={"bronze": ORDERS.bronze.model_copy(update={"partitioning": [*ORDERS.bronze.partitioning, by_day]})}
+    )
 
-    with pytest.raises(StalePartitionSpecError, match="partition spec"):
-        append_group_exactly_once(catalog, ORDERS, [RunRows(run, context.upload_id, written)], table_name)
+    with pytest.raises(StalePartitionSpecError, match="partition spec"):  # the commit evolves the table first
+        append_group_exactly_once(catalog, changed, [RunRows(run, context.upload_id, written)], table_name)
     assert catalog.load_table(table_name).snapshots() == []
 
-    outcome = engine.transform(context, raw_uri)  # the stage's retry
+    outcome = engine.transform(dataclasses.replace(context, contract=changed), raw_uri)  # the stage's retry
     table = catalog.load_table(table_name)
     assert outcome.rows_written == len(order_ids)
     assert {task.file.spec_id for task in table.scan().plan_files()} == {table.metadata.default_spec_id}
