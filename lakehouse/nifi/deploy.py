@@ -101,13 +101,17 @@ class _Request:
     deploys: bool = False  # a new version of the flow once it is done
 
 
+# How long the group found running is trusted before NiFi is read again (and the group set RUNNING again).
+RECHECK_SECONDS = 30.0
+
+
 class FlowDeployer:
     def __init__(
         self,
         client: NiFiClient,
         definition: FlowDefinition,
         parameters: dict[str, str],
-        recheck_seconds: float = 30,
+        recheck_seconds: float = RECHECK_SECONDS,
         request_timeout: float = 120,
     ) -> None:
         self._client = client

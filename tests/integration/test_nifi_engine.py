@@ -27,6 +27,7 @@ from pyiceberg.expressions import EqualTo
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.devtools.sample_data import orders
 from lakehouse.nifi.client import NiFiClient
+from lakehouse.nifi.deploy import RECHECK_SECONDS
 from lakehouse.settings import PlatformSettings
 from lakehouse.storage.s3 import S3Location, head_object, read_object, read_parquet
 from tests.utils.kafka_events import events_for
@@ -192,6 +193,9 @@ def test_a_nifi_restart_mid_run_loses_nothing(
 ) -> None:
     sample = orders(120, invalid_every=6)
     target = scratch_target()
+    # The operator sets the flow's group RUNNING again when it reads NiFi, RECHECK_SECONDS after it last did:
+    # let that happen with the warm-up's hand-over, so the Store stopped below stays stopped for the next one.
+    time.sleep(RECHECK_SECONDS + 1)
     warm_up(custom_objects, run_namespace, s3)
 
     # Hold the run inside NiFi: its results wait in the queue before the last processor.
