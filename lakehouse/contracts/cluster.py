@@ -134,8 +134,10 @@ def contracts_of(namespace: str, timeout: float = 5.0) -> ContractRegistry:
         config.load_incluster_config()
     except config.ConfigException:
         try:
-            # KUBECONFIG read now: the kubernetes package reads it once, when it is imported.
-            config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+            # KUBECONFIG (else ~/.kube/config) read now: the kubernetes package's default is fixed when it is
+            # imported, so a KUBECONFIG set then and unset since would still be read.
+            kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+            config.load_kube_config(config_file=kubeconfig)
         except (config.ConfigException, OSError):
             return ContractRegistry.default()
     return ClusterContracts(datasets_lister(client.CustomObjectsApi, namespace, timeout), ContractRegistry.default())
