@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from lakehouse.contracts.cluster import ClusterContracts, datasets_lister
 from lakehouse.contracts.registry import ContractRegistry
 from lakehouse.logs import log_json
+from lakehouse.memory import return_large_blocks_to_the_system
 from lakehouse_api.auth import ApiKeys
 from lakehouse_api.backends import Backends
 from lakehouse_api.metrics import RequestMetrics
@@ -26,6 +27,7 @@ from lakehouse_api.uploads.sweeper import sweep_periodically
 
 def create_app(settings: ApiSettings | None = None, contracts: ContractRegistry | None = None) -> FastAPI:
     settings = settings or ApiSettings()
+    return_large_blocks_to_the_system()  # uploads stream through in 8 MiB parts
     app = FastAPI(
         title="Lakehouse Datasource API",
         version="1.0.0",

@@ -22,6 +22,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     parse_args(argv)
+    from lakehouse import memory
+
+    memory.use_the_system_allocator_for_arrow()  # before pyarrow is imported
+    memory.return_large_blocks_to_the_system()
     # Imported after the arguments: --help and --version answer without seconds of imports.
     import kopf
 

@@ -127,3 +127,27 @@ def test_raw_schema_is_typed(orders_contract) -> None:
     result = validate(orders_contract, read_source(orders(3).csv_bytes(), "csv"))
     assert result.valid.schema.field("amount").type == pa.decimal128(10, 2)
     assert result.valid.schema.field("order_date").type == pa.date32()
+
+
+@pytest.mark.parametrize(
+    "bad_day", [None, "2026-02-29", "2100-02-29", "2025-04-31", "2025-13-01", "2025-00-10", "2025-01-00"]
+)
+def test_only_real_days_are_dates(orders_contract, bad_day) -> None:
+    """Leap years by the Gregorian rules (2100 is not one, 2400 is); one impossible day fails only its row."""
+    lines = ["1,2,3.00,2028-02-29", "2,2,3.00,2025-12-31", "3,2,3.00,9999-12-31", "5,2,3.00,2400-02-29"]
+    if bad_day:
+        lines.append(f"4,2,3.00,{bad_day}")
+    data = ("order_id,customer_id,amount,date\n" + "\n".join(lines) + "\n").encode()
+
+    result = validate(orders_contract, read_source(data, "csv"))
+
+    assert result.valid.column("order_date").to_pylist() == [
+        dt.date(2028, 2, 29),
+        dt.date(2025, 12, 31),
+        dt.date(9999, 12, 31),
+        dt.date(2400, 2, 29),
+    ]
+    rejected = result.rejected.to_pylist()
+    assert [row["date"] for row in rejected] == ([bad_day] if bad_day else [])
+    if bad_day:
+        assert rejected[0][REJECT_REASON] == f"order_date: {bad_day!r} is not a valid date"
