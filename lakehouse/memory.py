@@ -5,39 +5,38 @@ serves a block above its mmap threshold with a mapping of its own, returned to t
 raises that threshold to the size of each such block freed (up to 32 MiB), so after the first part every later one
 came from the heap, where freed memory mostly stays in the process. A fixed threshold keeps returning them.
 
-Measured with bench/end_to_end.py on this 2-core machine, one run each (times vary by a third from run to run):
-the API's peak during a 1 GiB upload went from 146-155 MiB to 137; the operator's, with the 15 M-row orders file
-and Arrow on the system allocator, from 868 MiB (33 s) to 558 (43 s) with 4 MiB, and 511 (59 s) with 1 MiB: each
-mapping is faulted in page by page, so a lower threshold trades time for memory.
+Measured with bench/end_to_end.py on this 2-core VM on 2026-12-02, one run each (times vary by a third from run to
+run; the runs before the change are not in bench/results): the API's peak during a 1 GiB upload went from 146-155 MiB
+to 137; the operator's, with the 15 M-row orders file and Arrow on the system allocator, from 868 MiB (33 s) to
+558 (43 s) with 4 MiB, and 511 (59 s) with 1 MiB: each new mapping is faulted in page by page, so a lower threshold
+trades time for memory.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
-import logging
 import os
-
-log = logging.getLogger(__name__)
 
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
 MMAP_THRESHOLD_BYTES = 4 * 2**20
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
-def return_large_blocks_to_the_system() -> None:
-    """Call once at start-up, before the process allocates large blocks; a no-op where libc is not glibc."""
-    name = ctypes.util.find_library("c")
+def return_large_blocks_to_the_system() -> bool:
+    """Call once at start-up, before the process allocates large blocks. Whether the threshold is set: only glibc
+    has it (elsewhere, musl or macOS, nothing changes)."""
     try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        mallopt = None
-    if mallopt is None or not mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES):
-        log.info("the C library's mmap threshold is left as it is (not glibc)")
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):  # a name this system does not know
+        libc = ""
+    if not libc.startswith("glibc"):
+        return False
+    return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 def use_the_system_allocator_for_arrow() -> None:
     """Before pyarrow is imported: its default allocator (mimalloc) keeps freed pages for reuse; with the system
     allocator the threshold above applies to Arrow's buffers too (the operator's peak with the 15 M-row file: 716 MiB
-    and 48 s with mimalloc). A value already in the environment wins."""
+    and 48 s with mimalloc). A value already in the environment wins. Set in the environment, so the processes the
+    operator starts (spark-submit) inherit it."""
     os.environ.setdefault(ARROW_POOL_VARIABLE, "system")

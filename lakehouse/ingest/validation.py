@@ -216,7 +216,7 @@ def _iso_dates(candidates: pa.Array) -> tuple[pa.Array, np.ndarray]:
     Checked on the numbers, for the whole column at once: Arrow's cast refuses a file's every value for one
     impossible day, and printing parsed dates back (strftime) to compare took 1.6 s per 1.5 M values."""
     parts = [
-        _mask_numbers(pc.utf8_slice_codeunits(candidates, start, stop).cast(pa.int32()))
+        _integers_or_zero(pc.utf8_slice_codeunits(candidates, start, stop).cast(pa.int32()))
         for start, stop in ((0, 4), (5, 7), (8, 10))
     ]
     year, month, day = parts
@@ -227,7 +227,7 @@ def _iso_dates(candidates: pa.Array) -> tuple[pa.Array, np.ndarray]:
     return values, real
 
 
-def _mask_numbers(values: pa.Array) -> np.ndarray:
+def _integers_or_zero(values: pa.Array) -> np.ndarray:
     """An integer Arrow array as numpy, nulls as 0."""
     return np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False))
 

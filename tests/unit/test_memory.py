@@ -36,3 +36,17 @@ def test_an_allocator_chosen_in_the_environment_wins(chosen: str) -> None:
     if chosen not in pa.supported_memory_backends():
         pytest.skip(f"this pyarrow has no {chosen}")
     assert _arrow_backend({"ARROW_DEFAULT_MEMORY_POOL": chosen}) == chosen
+
+
+def test_the_threshold_is_set_with_glibc_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lakehouse import memory
+
+    assert memory.return_large_blocks_to_the_system() is os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+
+    def unknown_name(name: str) -> str:
+        raise ValueError(f"unrecognized configuration name {name}")
+
+    monkeypatch.setattr(os, "confstr", unknown_name)  # macOS
+    assert memory.return_large_blocks_to_the_system() is False
+    monkeypatch.setattr(os, "confstr", lambda name: None)  # musl
+    assert memory.return_large_blocks_to_the_system() is False
