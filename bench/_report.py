@@ -15,6 +15,9 @@ TARGETS = {
     "api_peak_rss_mib": 150,
     "operator_peak_rss_mib": 300,
 }
+# The sizes the burst and API targets are set for: a smaller run (--quick) is shown, not judged.
+TARGET_BURST = {"uploads": 100, "rows_each": 10_000}
+TARGET_UPLOAD_BYTES = 2**30
 
 
 def _verdict(ok: bool) -> str:
@@ -62,13 +65,21 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {burst['uploads']} x {burst['rows_each']:,}-row uploads at once | {burst['wall_seconds']} s wall "
             f"(accepted in {burst['uploads_accepted_seconds']} s), {burst['runs_lost']} lost, "
             f"{burst['duplicate_rows']} duplicate rows, {burst['commit_retries']} commit retries | ≤ 20 s, 0, 0 | "
-            f"{_verdict(ok and not burst['duplicate_rows'])} |"
+            + (
+                f"{_verdict(ok and not burst['duplicate_rows'])} |"
+                if all(burst[key] == size for key, size in TARGET_BURST.items())
+                else "not judged: the target is for 100 x 10,000 rows |"
+            )
         )
     if memory := figures.get("memory"):
         lines.append(
             f"| API, one {memory['bytes'] / 2**30:.2f} GiB upload ({memory['mb_per_second']} MB/s) | peak RSS "
             f"{memory['api_peak_rss_mib']} MiB ({memory['api_rss_before_mib']} MiB before) | ≤ 150 MiB | "
-            f"{_verdict(memory['api_peak_rss_mib'] <= TARGETS['api_peak_rss_mib'])} |"
+            + (
+                f"{_verdict(memory['api_peak_rss_mib'] <= TARGETS['api_peak_rss_mib'])} |"
+                if memory["bytes"] >= TARGET_UPLOAD_BYTES
+                else "not judged: the target is for 1 GiB |"
+            )
         )
     return "\n".join(lines) + "\n"
 
