@@ -54,7 +54,7 @@ test-unit: venv ## unit tests only (no servers)
 
 bench: venv ## benchmarks, end to end on the stack (started with NiFi if down; BENCH_ARGS=--quick: minutes), bench/results/
 	@.venv/bin/python bench/ingest_validation.py
-	@NIFI=1 CLUSTER=$(CLUSTER) $(STACK) up
+	@NIFI=1 CLUSTER=$(CLUSTER) LAKEHOUSE_MAINTENANCE_ENABLED=false $(STACK) up  # the stack's own operator idle
 	@eval "$$($(STACK) env)" && .venv/bin/python bench/end_to_end.py $(BENCH_ARGS)
 
 bench-engines: venv ## ingest engines side by side on the running stack (make up NIFI=1 first)

@@ -30,13 +30,15 @@ start() {
   # The stack's endpoints and credentials reach the process through its environment only; a running
   # operator started with other ones (say NiFi joined the stack since) is restarted to pick them up.
   local services fingerprint_file="$RUN_DIR/$NAME.env-sha256"
-  services="$("$DEVSTACK_DIR/stack.sh" env-services)"
+  # Whether it maintains tables counts too: `make test` and `make bench` want it off, `make demo` on.
+  services="$("$DEVSTACK_DIR/stack.sh" env-services)
+LAKEHOUSE_MAINTENANCE_ENABLED=${LAKEHOUSE_MAINTENANCE_ENABLED:-true}"
   if is_running "$NAME"; then
     if [[ "$(cat "$fingerprint_file" 2>/dev/null)" == "$(sha256sum <<<"$services")" ]]; then
       log "$NAME already running"
       return 0
     fi
-    log "the stack's services changed since $NAME started: restarting it"
+    log "the stack's services or settings changed since $NAME started: restarting it"
     stop_daemon "$NAME"
   fi
   eval "$services"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.io import PY_IO_IMPL
 from requests.adapters import HTTPAdapter
 
+from lakehouse.catalog.fileio import LakehouseFileIO
 from lakehouse.settings import CatalogSettings, S3Settings
 
 
@@ -23,20 +25,27 @@ class _TimeoutAdapter(HTTPAdapter):
         return super().send(request, **kwargs)
 
 
-def rest_catalog(catalog: CatalogSettings, s3: S3Settings, timeout: float | None = None) -> Catalog:
-    """The catalog, every request to it bounded by `timeout` (default: ICEBERG_CATALOG_TIMEOUT_SECONDS), so a
-    catalog that stopped answering fails a step, which is retried, instead of holding it forever. Connecting
-    fetches the catalog's config (PyIceberg's own request, before the timeout is in place), so it raises while
-    the catalog is down; callers connect again on their next attempt."""
+def catalog_properties(catalog: CatalogSettings, s3: S3Settings) -> dict[str, str]:
+    """PyIceberg's properties for the catalog: its endpoint and token, and the FileIO that reads and writes the
+    tables' files (lakehouse.catalog.fileio)."""
     properties = {
         "type": "rest",
         "uri": catalog.uri,
         "warehouse": catalog.warehouse,
         **s3.pyiceberg_properties(),
+        PY_IO_IMPL: f"{LakehouseFileIO.__module__}.{LakehouseFileIO.__qualname__}",
     }
     if catalog.token:
         properties["token"] = catalog.token.get_secret_value()
-    connected = load_catalog(catalog.name, **properties)
+    return properties
+
+
+def rest_catalog(catalog: CatalogSettings, s3: S3Settings, timeout: float | None = None) -> Catalog:
+    """The catalog, every request to it bounded by `timeout` (default: ICEBERG_CATALOG_TIMEOUT_SECONDS), so a
+    catalog that stopped answering fails a step, which is retried, instead of holding it forever. Connecting
+    fetches the catalog's config (PyIceberg's own request, before the timeout is in place), so it raises while
+    the catalog is down; callers connect again on their next attempt."""
+    connected = load_catalog(catalog.name, **catalog_properties(catalog, s3))
     session = getattr(connected, "_session", None)  # PyIceberg's requests session for the REST calls
     if session is not None:
         adapter = _TimeoutAdapter(timeout or catalog.timeout_seconds)

@@ -138,6 +138,19 @@ def test_a_new_dataset_is_seen_at_once_and_an_outage_keeps_the_last_listing() ->
     assert listing.calls == 3
 
 
+def test_a_name_with_a_contract_file_is_not_listed_again_on_each_lookup() -> None:
+    listing = Listing([])
+    contracts = ClusterContracts(listing, PACKAGED)
+    assert contracts.get("orders") == PACKAGED.get("orders")
+    contracts._listed_at -= 1  # older than a miss's refresh, younger than the cache
+    assert contracts.get("orders") == PACKAGED.get("orders")
+    assert listing.calls == 1
+    listing.items = [dataset("orders", packaged_spec("orders", version=2), generation=2)]
+    contracts._listed_at -= 10  # the cache's age: the Dataset takes effect
+    assert contracts.pinned("orders")[1] == 2
+    assert listing.calls == 2
+
+
 def test_a_contract_file_becomes_a_dataset_manifest_of_the_same_contract() -> None:
     for contract in PACKAGED:
         manifest = dataset_manifest(contract, "lakehouse")

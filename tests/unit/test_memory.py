@@ -50,3 +50,20 @@ def test_the_threshold_is_set_with_glibc_only(monkeypatch: pytest.MonkeyPatch) -
     assert memory.return_large_blocks_to_the_system() is False
     monkeypatch.setattr(os, "confstr", lambda name: None)  # musl
     assert memory.return_large_blocks_to_the_system() is False
+
+
+def test_the_operator_runs_pyarrow_and_pyiceberg_without_pandas() -> None:
+    script = (
+        "import sys\n"
+        "from lakehouse import memory\n"
+        "memory.leave_pandas_out()\n"
+        "import pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset\n"
+        "import pyiceberg.io.pyarrow\n"
+        "assert pc.is_in(pa.array(['a', 'b']), value_set=pa.array(['a'])).to_pylist() == [True, False]\n"
+        "try:\n"
+        "    import pandas\n"
+        "except ModuleNotFoundError as error:\n"
+        "    print(error.name, 'pandas' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.split() == ["pandas", "False"]
