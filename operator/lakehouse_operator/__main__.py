@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
 
     memory.use_the_system_allocator_for_arrow()  # before pyarrow is imported
     memory.return_large_blocks_to_the_system()
+    memory.share_malloc_arenas()
     memory.leave_pandas_out()  # before pyarrow.dataset is imported
     # Imported after the arguments: --help and --version answer without seconds of imports.
     import kopf

@@ -38,16 +38,19 @@ def test_an_allocator_chosen_in_the_environment_wins(chosen: str) -> None:
     assert _arrow_backend({"ARROW_DEFAULT_MEMORY_POOL": chosen}) == chosen
 
 
-def test_the_threshold_is_set_with_glibc_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_glibc_settings_are_set_with_glibc_only(monkeypatch: pytest.MonkeyPatch) -> None:
     from lakehouse import memory
 
-    assert memory.return_large_blocks_to_the_system() is os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    glibc = os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc")
+    assert memory.return_large_blocks_to_the_system() is glibc
+    assert memory.share_malloc_arenas() is glibc
 
     def unknown_name(name: str) -> str:
         raise ValueError(f"unrecognized configuration name {name}")
 
     monkeypatch.setattr(os, "confstr", unknown_name)  # macOS
     assert memory.return_large_blocks_to_the_system() is False
+    assert memory.share_malloc_arenas() is False
     monkeypatch.setattr(os, "confstr", lambda name: None)  # musl
     assert memory.return_large_blocks_to_the_system() is False
 
