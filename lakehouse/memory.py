@@ -38,10 +38,10 @@ def return_large_blocks_to_the_system() -> bool:
 
 def share_malloc_arenas() -> bool:
     """Call once at start-up, before threads start. glibc gives threads arenas of their own, up to 8 per core, and
-    freed memory stays in the arena that held it; the operator's 16 handler threads and Arrow's kept memory apart
-    that another thread could have reused. With 2 arenas its peak with the 15 M-row file was 454 to 467 MiB against
-    491 and 504 (single runs of that file alone, 2026-12-02, not kept in bench/results), in the same time, and a
-    burst of 100 runs took as long. Whether it is set: glibc only, as above."""
+    freed memory stays in the arena that held it, so each of the operator's 16 handler threads (and Arrow's) held
+    freed memory that another could have reused. With 2 arenas its peak with the 15 M-row file was 454 to 467 MiB
+    against 491 and 504 (single runs of that file alone, 2026-12-02, not kept in bench/results), in the same time,
+    and a burst of 100 runs took as long. Whether it is set: glibc only, as above."""
     return _glibc_mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 

@@ -12,8 +12,6 @@ from lakehouse.catalog.fileio import LakehouseFileIO
 from lakehouse.settings import CatalogSettings, S3Settings
 
 S3 = S3Settings(S3_ENDPOINT_URL="http://127.0.0.1:9", AWS_ACCESS_KEY_ID="key", AWS_SECRET_ACCESS_KEY="secret")
-
-
 CATALOG = CatalogSettings(ICEBERG_CATALOG_URI="http://127.0.0.1:9", ICEBERG_WAREHOUSE="s3://warehouse")
 
 
