@@ -59,6 +59,7 @@ from pyiceberg.table.update import TableUpdate, update_table_metadata
 from lakehouse.bronze.evolution import evolve_to_contract
 from lakehouse.contracts.arrow_schema import bronze_iceberg_schema, bronze_partition_spec, bronze_sort_order
 from lakehouse.contracts.model import DatasetContract
+from lakehouse.storage.s3 import PARQUET_COMPRESSION, PARQUET_DICTIONARY_PAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,18 @@ RUN_ID_PROPERTY = "lakehouse.run-id"
 UPLOAD_ID_PROPERTY = "lakehouse.upload-id"
 RUN_RECORDS_PROPERTY = "lakehouse.run-records"  # each run's rows in a snapshot, in the order of its run ids
 SEPARATOR = ","
+# How the platform writes a table's data files: a table created by ensure_table carries them, so the Spark job
+# writes the same; PyIceberg here applies them to an older table too (with_data_file_properties). A column of
+# more distinct values than the dictionary holds (customer ids, say) is written plain, so an engine cannot skip
+# row groups by its dictionary (min/max still serve): a table that wants that sets its own
+# write.parquet.dict-size-bytes, which wins.
+DATA_FILE_PROPERTIES = {
+    TableProperties.PARQUET_COMPRESSION: PARQUET_COMPRESSION,
+    TableProperties.PARQUET_DICT_SIZE_BYTES: str(PARQUET_DICTIONARY_PAGE_BYTES),
+}
 TABLE_PROPERTIES = {
     "format-version": "2",
-    "write.parquet.compression-codec": "zstd",
+    **DATA_FILE_PROPERTIES,
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "50",
 }
@@ -256,7 +266,7 @@ def write_data_files(table: Table, rows: pa.Table) -> list[DataFile]:
     """Writes bronze rows as data files of the table (one per partition), not committed. The rows are in the
     table's sort order (lakehouse.bronze.transform sorts them), and the files say so (their sort_order_id), so
     readers and compaction may rely on each file's order."""
-    metadata = table.metadata
+    metadata = with_data_file_properties(table.metadata)
     _check_pyarrow_schema_compatible(
         metadata.schema(), provided_schema=rows.schema, format_version=metadata.format_version
     )
@@ -280,6 +290,14 @@ def write_data_files(table: Table, rows: pa.Table) -> list[DataFile]:
         for data_file in files:
             data_file[_SORT_ORDER_ID_POSITION] = sort_order_id
     return files
+
+
+def with_data_file_properties(metadata: TableMetadata) -> TableMetadata:
+    """The table's metadata as its data files are written: the platform's Parquet settings, for a table created
+    before they were (a property set on the table wins)."""
+    if DATA_FILE_PROPERTIES.keys() <= metadata.properties.keys():
+        return metadata
+    return metadata.model_copy(update={"properties": DATA_FILE_PROPERTIES | metadata.properties})
 
 
 def _partition_slices(

@@ -1,16 +1,16 @@
 """The built-in ingest engine's work, free of Kubernetes: upload in S3 -> raw/ and quarantine/.
 
-The upload is read in batches (`lakehouse.ingest.readers`), each validated on its own and written on at
-once, so the memory used is a batch's, whatever the file's size. Its columns are checked against the
-contract from the first bytes (or Parquet's footer) before any row is read, so a file that cannot be
-ingested fails at once. The raw and quarantine files become visible only when the whole upload has
-gone through; a failure leaves neither (nor any part of them) behind.
+The upload is read in batches (`lakehouse.ingest.readers`), the next one while the current one is validated on
+its own and written on (`lakehouse.ingest.read_ahead`), so the memory used is two batches', whatever the file's
+size. Its columns are checked against the contract from the first bytes (or Parquet's footer) before any row is
+read, so a file that cannot be ingested fails at once. The raw and quarantine files become visible only when the
+whole upload has gone through; a failure leaves neither (nor any part of them) behind.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from lakehouse.contracts.model import DatasetContract
 from lakehouse.formats import SourceFormat
 from lakehouse.ingest.errors import ChecksumMismatchError, InputError, UnsupportedInputError
 from lakehouse.ingest.limits import check_file_size, check_reject_ratio
+from lakehouse.ingest.read_ahead import read_ahead
 from lakehouse.ingest.readers import BLOCK_BYTES, BytesSource, CsvReading, SourceTable, UploadSource, open_batches
 from lakehouse.ingest.validation import CheckResult, ValidationResult, check_columns, validate
 from lakehouse.storage.layout import IngestPaths
@@ -181,18 +182,20 @@ def _write_batches(
     totals = _Totals()
     quarantine_schema: pa.Schema | None = None
     empty_valid: pa.Table | None = None
-    for result in _input_errors_only(source, _validated_batches(contract, source, source_format, block_bytes)):
-        totals.add(result)
-        if result.valid.num_rows:
-            raw.write(result.valid)
-        else:
-            empty_valid = result.valid
-        if result.rejected.num_rows:
-            rejected = result.rejected.append_column(
-                UPLOAD_ID_COLUMN, pa.array([upload_id] * result.rejected.num_rows, pa.string())
-            )
-            quarantine_schema = quarantine_schema or rejected.schema
-            quarantine.write(_conform(rejected, quarantine_schema))
+    validated = _validated_batches(contract, source, source_format, block_bytes)
+    with contextlib.closing(validated):  # an error writing stops the reading thread now, not when collected
+        for result in _input_errors_only(source, validated):
+            totals.add(result)
+            if result.valid.num_rows:
+                raw.write(result.valid)
+            else:
+                empty_valid = result.valid
+            if result.rejected.num_rows:
+                rejected = result.rejected.append_column(
+                    UPLOAD_ID_COLUMN, pa.array([upload_id] * result.rejected.num_rows, pa.string())
+                )
+                quarantine_schema = quarantine_schema or rejected.schema
+                quarantine.write(_conform(rejected, quarantine_schema))
     if not totals.valid_rows and empty_valid is not None:  # raw/ holds a file even when no row is valid
         raw.write(empty_valid)
     return IngestReport(totals.input_rows, totals.valid_rows, totals.rejected_rows, totals.checks(), source.size)
@@ -200,11 +203,13 @@ def _write_batches(
 
 def _validated_batches(
     contract: DatasetContract, source: UploadSource, source_format: SourceFormat, block_bytes: int
-) -> Iterator[ValidationResult]:
+) -> Generator[ValidationResult, None, None]:
     opened = open_batches(source, source_format, block_bytes, csv_reading(contract))
     check_columns(contract, opened.columns, opened.unsupported_columns)  # the header alone: fail before any row
-    for index, batch in enumerate(opened.batches):
-        yield validate(contract, batch if index == 0 else _with_required_columns(contract, batch))
+    batches = read_ahead(opened.batches, "upload-reader")
+    with contextlib.closing(batches):  # an error validating stops the reading thread now, not when collected
+        for index, batch in enumerate(batches):
+            yield validate(contract, batch if index == 0 else _with_required_columns(contract, batch))
 
 
 def csv_reading(contract: DatasetContract) -> CsvReading:

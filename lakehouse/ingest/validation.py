@@ -211,10 +211,16 @@ def _parse(text: pa.Array, column: Column, timezone: str | None = None) -> tuple
 
 
 def _iso_dates(candidates: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Dates of values shaped YYYY-MM-DD (or null), and which are real days (not 30 February).
+    """Dates of values shaped YYYY-MM-DD (or null), and which are real days (not 30 February; a null counts as
+    one: the caller's mask has it already).
 
-    Checked on the numbers, for the whole column at once: Arrow's cast refuses a file's every value for one
-    impossible day, and printing parsed dates back (strftime) to compare took 1.6 s per 1.5 M values."""
+    A column of real days only (the usual one) is cast at once: Arrow's cast checks each day, and refuses the
+    whole column for one impossible day. Such a column is checked on the numbers instead, for the whole column at
+    once (printing parsed dates back with strftime to compare took 1.6 s per 1.5 M values)."""
+    try:
+        return candidates.cast(pa.date32()), np.ones(len(candidates), dtype=bool)  # 1.6 ms per 200,000, not 19
+    except pa.ArrowInvalid:
+        pass
     parts = [
         _integers_or_zero(pc.utf8_slice_codeunits(candidates, start, stop).cast(pa.int32()))
         for start, stop in ((0, 4), (5, 7), (8, 10))

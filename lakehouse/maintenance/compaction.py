@@ -36,7 +36,12 @@ from pyiceberg.table import FileScanTask, Table, TableProperties
 from pyiceberg.table.sorting import NullOrder, SortDirection
 from pyiceberg.transforms import IdentityTransform
 
-from lakehouse.bronze.writer import CONFLICT_PAUSE_BASE_SECONDS, CONFLICT_PAUSE_MAX_SECONDS, _without_library_retries
+from lakehouse.bronze.writer import (
+    CONFLICT_PAUSE_BASE_SECONDS,
+    CONFLICT_PAUSE_MAX_SECONDS,
+    _without_library_retries,
+    with_data_file_properties,
+)
 
 log = logging.getLogger(__name__)
 
@@ -186,8 +191,9 @@ def _rewrite(table: Table, tasks: list[FileScanTask]) -> list[DataFile]:
         rows = rows.take(pc.sort_indices(rows, options=pc.SortOptions(sort_keys=keys)))
     # The group was sized in Parquet bytes already; written whole it becomes one file (PyIceberg would split it
     # by its in-memory size).
-    properties = table.metadata.properties | {TableProperties.WRITE_TARGET_FILE_SIZE_BYTES: str(rows.nbytes + 1)}
-    metadata = table.metadata.model_copy(update={"properties": properties})
+    metadata = with_data_file_properties(table.metadata)
+    whole_group = {TableProperties.WRITE_TARGET_FILE_SIZE_BYTES: str(rows.nbytes + 1)}
+    metadata = metadata.model_copy(update={"properties": metadata.properties | whole_group})
     return list(_dataframe_to_data_files(metadata, rows, table.io, uuid.uuid4()))
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from lakehouse.storage.s3 import PARQUET_COMPRESSION, ObjectNotFoundError, S3Location, is_not_found
+from lakehouse.storage.s3 import PARQUET_WRITE_OPTIONS, ObjectNotFoundError, S3Location, is_not_found
 
 # S3's smallest part but the last is 5 MiB; larger parts mean fewer requests for the same bounded buffer.
 PART_BYTES = 8 * 2**20
@@ -255,7 +255,7 @@ class ParquetObjectWriter:
             self._object = MultipartObjectWriter(
                 self._client, self._location, "application/vnd.apache.parquet", self._metadata
             )
-            self._writer = pq.ParquetWriter(self._object, table.schema, compression=PARQUET_COMPRESSION)
+            self._writer = pq.ParquetWriter(self._object, table.schema, **PARQUET_WRITE_OPTIONS)
         self._writer.write_table(table)
 
     def commit(self) -> None:

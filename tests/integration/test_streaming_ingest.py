@@ -21,6 +21,7 @@ from lakehouse.ingest.errors import InvalidEncodingError
 from lakehouse.storage.layout import IngestPaths
 from lakehouse.storage.s3 import S3Location, head_object
 from lakehouse.storage.streams import PART_BYTES, MultipartObjectWriter, ObjectSource
+from tests.utils.parquet_pages import dictionary_page_bytes
 from tests.utils.runs import new_upload_id
 
 pytestmark = pytest.mark.integration
@@ -41,6 +42,16 @@ def paths(s3: Any) -> Iterator[IngestPaths]:
         s3.delete_object(Bucket=location.bucket, Key=location.key)
 
 
+def order_id_dictionary_bytes(file: pq.ParquetFile) -> int:
+    return dictionary_page_bytes(file.metadata.row_group(0).column(file.schema_arrow.get_field_index("order_id")))
+
+
+def rewritten_with_pyarrow_defaults(file: pq.ParquetFile) -> pq.ParquetFile:
+    buffer = io.BytesIO()
+    pq.write_table(file.read_row_group(0), buffer, compression="zstd")
+    return pq.ParquetFile(buffer)
+
+
 def put(s3: Any, chunks: Iterator[bytes], upload_id: str) -> PutObject:
     return put_chunks(s3, S3Location("uploads", f"orders/{dt.date.today().isoformat()}/{upload_id}/data.csv"), chunks)
 
@@ -58,6 +69,8 @@ def test_an_upload_larger_than_parts_streams_to_raw_and_quarantine(s3: Any, path
         quarantine = pq.ParquetFile(ObjectSource(s3, paths.quarantine).open_random())
         assert (raw.metadata.num_rows, quarantine.metadata.num_rows) == (report.valid_rows, report.rejected_rows)
         assert raw.metadata.num_row_groups > 1  # written batch by batch
+        # Unique ids: plain soon after the first, against a dictionary of them all with pyarrow's defaults.
+        assert order_id_dictionary_bytes(raw) < order_id_dictionary_bytes(rewritten_with_pyarrow_defaults(raw)) / 2
         first = raw.read_row_group(0, columns=["order_id"]).column("order_id")[0].as_py()
         assert first == large.order_id(0, 0)
         reasons = set(quarantine.read(columns=["_reject_reason"]).column(0).to_pylist())
