@@ -1,10 +1,11 @@
 """The built-in ingest engine's work, free of Kubernetes: upload in S3 -> raw/ and quarantine/.
 
 The upload is read in batches (`lakehouse.ingest.readers`), the next one while the current one is validated on
-its own and written on (`lakehouse.ingest.read_ahead`), so the memory used is two batches', whatever the file's
-size. Its columns are checked against the contract from the first bytes (or Parquet's footer) before any row is
-read, so a file that cannot be ingested fails at once. The raw and quarantine files become visible only when the
-whole upload has gone through; a failure leaves neither (nor any part of them) behind.
+its own and written on (`lakehouse.ingest.read_ahead`), so the memory used is a few batches' (the one read ahead,
+the one validated, their results), whatever the file's size. Its columns are checked against the contract from the
+first bytes (or Parquet's footer) before any row is read, so a file that cannot be ingested fails at once. The raw
+and quarantine files become visible only when the whole upload has gone through; a failure leaves neither (nor any
+part of them) behind.
 """
 
 from __future__ import annotations
@@ -247,8 +248,10 @@ def _input_errors_only(source: UploadSource, results: Iterator[ValidationResult]
         except (InputError, MemoryError, ObjectNotFoundError):
             raise
         except Exception as error:
-            if source.failure is not None:
-                raise source.failure from error
+            # S3 failed while reading (the readers raise its fault as it is): retried as a server fault. Another
+            # error is the file's, even when the batch read ahead met a fault meanwhile.
+            if error is source.failure:
+                raise
             raise UnsupportedInputError(
                 f"the file could not be read ({type(error).__name__}: {error}); the ingest does not handle "
                 "this kind of file yet: report it with the file"

@@ -3,8 +3,8 @@
 Reading a batch (the GET, the checksum, Arrow's CSV parser, which runs on one thread to know the line of a
 malformed row) and validating and writing it (Arrow's kernels, the Parquet encoder) each take one core; Arrow and
 hashlib leave Python's lock while they work, so a thread of their own lets the reading use the other core. The
-reader starts on a batch only once the one before is taken: two batches are in memory at most, whatever the
-file's size. The thread costs ~0.2 ms, nothing beside a run, so even a file of one batch goes through it.
+reader starts on a batch only once the one before is taken: one batch is read ahead at most, whatever the file's
+size. The thread costs ~0.2 ms, nothing beside a run, so even a file of one batch goes through it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 _T = TypeVar("_T")
-# How often a reader waiting for its consumer looks whether the consumer has gone.
-_STOP_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -36,14 +34,12 @@ class _HandOff(Generic[_T]):
     def __init__(self) -> None:
         self._items: queue.Queue[_T | _Raised | _Finished] = queue.Queue()
         self._may_read = threading.Semaphore(1)
-        self.stopped = threading.Event()
+        self._stopped = threading.Event()
 
     def wait_to_read(self) -> bool:
         """Until the consumer took the item before; False once it has stopped, and nobody will take another."""
-        while not self.stopped.is_set():
-            if self._may_read.acquire(timeout=_STOP_POLL_SECONDS):
-                return True
-        return False
+        self._may_read.acquire()
+        return not self._stopped.is_set()
 
     def put(self, item: _T | _Raised | _Finished) -> None:
         self._items.put(item)
@@ -52,6 +48,10 @@ class _HandOff(Generic[_T]):
         item = self._items.get()
         self._may_read.release()
         return item
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._may_read.release()  # a reader waiting to read wakes, and ends
 
 
 def read_ahead(items: Iterator[_T], thread_name: str) -> Generator[_T, None, None]:
@@ -88,5 +88,5 @@ def read_ahead(items: Iterator[_T], thread_name: str) -> Generator[_T, None, Non
                 raise item.error
             yield item
     finally:
-        hand_off.stopped.set()
+        hand_off.stop()
         reader.join()

@@ -4,6 +4,7 @@ running once the consumer stops, however it stops."""
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 from collections.abc import Iterator
@@ -65,9 +66,10 @@ def test_items_come_in_their_order_read_by_a_thread_that_sees_the_run() -> None:
 
 def test_at_most_one_item_is_read_ahead_of_the_consumer() -> None:
     source = Source(20)
-    for taken, _ in enumerate(read_ahead(source.items(), READER), start=1):
-        threading.Event().wait(0.01)  # the reader's time to run ahead, if it could
-        assert source.read <= taken + 1
+    with contextlib.closing(read_ahead(source.items(), READER)) as items:
+        for taken, _ in enumerate(items, start=1):
+            threading.Event().wait(0.01)  # the reader's time to run ahead, if it could
+            assert source.read <= taken + 1
 
 
 def test_a_reading_error_is_raised_after_the_items_before_it() -> None:
