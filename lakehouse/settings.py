@@ -7,10 +7,23 @@ In a cluster they come from the Deployment's env (Secrets via secretKeyRef); loc
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The Content-Type of each part of a multipart upload; the object's own type is the one CreateMultipartUpload set.
+PART_CONTENT_TYPE = "application/octet-stream"
+
+
+def _label_part_as_bytes(params: dict[str, Any], **_: Any) -> None:
+    """S3 gives a part's Content-Type no meaning, but SeaweedFS (the S3 of the dev stack and of docs/install.md)
+    sniffs a part sent without one, gzips it when it looks like text, and decompresses it whenever it is read. For
+    the 494 MB orders CSV of 15 M rows that was 13 s of SeaweedFS's CPU instead of 8.4-9.7, and the upload took
+    10.4 s instead of 7.4-8.9 (this 2-core machine, alternated runs, 2026-12-02). Labelled as bytes, a part is
+    stored as it was sent: uploaded CSV and JSON take their full size on its disks. Parquet parts are compressed,
+    gzipped neither way."""
+    params["headers"].setdefault("Content-Type", PART_CONTENT_TYPE)
 
 
 class S3Settings(BaseSettings):
@@ -35,7 +48,7 @@ class S3Settings(BaseSettings):
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        client = boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
             region_name=self.region,
@@ -50,6 +63,8 @@ class S3Settings(BaseSettings):
                 signature_version=signature_version,
             ),
         )
+        client.meta.events.register("before-call.s3.UploadPart", _label_part_as_bytes)
+        return client
 
     def pyiceberg_properties(self) -> dict[str, str]:
         """FileIO properties for PyIceberg (the catalog may also vend its own)."""
