@@ -17,12 +17,10 @@ PART_CONTENT_TYPE = "application/octet-stream"
 
 
 def _label_part_as_bytes(params: dict[str, Any], **_: Any) -> None:
-    """S3 gives a part's Content-Type no meaning, but SeaweedFS (the S3 of the dev stack and of docs/install.md)
-    sniffs a part sent without one, gzips it when it looks like text, and decompresses it whenever it is read. For
-    the 494 MB orders CSV of 15 M rows that was 13 s of SeaweedFS's CPU instead of 8.4-9.7, and the upload took
-    10.4 s instead of 7.4-8.9 (this 2-core machine, alternated runs, 2026-12-02). Labelled as bytes, a part is
-    stored as it was sent: uploaded CSV and JSON take their full size on its disks. Parquet parts are compressed,
-    gzipped neither way."""
+    """S3 gives a part's Content-Type no meaning (the object keeps the type CreateMultipartUpload gave it), but
+    SeaweedFS (the S3 of the dev stack and of docs/install.md) sniffs a part sent without one, gzips it when it looks
+    like text and decompresses it on every read: most of its CPU for an uploaded CSV. Labelled as bytes, a part is
+    stored as sent, at its full size. The README's Performance section has the figures."""
     params["headers"].setdefault("Content-Type", PART_CONTENT_TYPE)
 
 

@@ -58,5 +58,6 @@ def test_a_part_goes_up_labelled_as_bytes_and_the_object_keeps_its_own_type(sent
     client.put_object(Bucket="uploads", Key="small.csv", Body=b"order_id\n1\n", ContentType="text/csv")
 
     assert headers["UploadPart"]["Content-Type"] == PART_CONTENT_TYPE
+    assert "content-type" in headers["UploadPart"]["Authorization"]  # set before the request was signed
     assert headers["CreateMultipartUpload"]["Content-Type"] == "text/csv"
     assert headers["PutObject"]["Content-Type"] == "text/csv"
