@@ -24,6 +24,7 @@ from lakehouse.storage.s3 import S3Location, read_parquet
 from tests.utils.kafka_events import events_for
 from tests.utils.operator_process import OperatorProcess
 from tests.utils.runs import create_run, get_run, run_body, upload, wait_for_phase
+from tests.utils.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -330,13 +331,20 @@ def test_operator_logs_are_json_lines_that_name_the_run(
     create_run(custom_objects, run_namespace, run_body(up, "orders", target=scratch_table("orders_logs")))
     wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded"})
 
-    lines = [json.loads(line) for line in operator.log_path.read_text().splitlines() if line.startswith("{")]
+    def log_lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in operator.log_path.read_text().splitlines() if line.startswith("{")]
+
+    def kopf_lines_of_the_run() -> bool:
+        return any(line["logger"] == "kopf.objects" and line.get("run") == up.upload_id for line in log_lines())
+
+    # Kopf logs the handler's outcome after the handler returns, which is after the run's Succeeded status.
+    wait_until(kopf_lines_of_the_run, "a kopf.objects line naming the run", timeout=15)
+    lines = log_lines()
     ours = [line for line in lines if line.get("run") == up.upload_id]
     assert lines and all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
     # Within each step, every line carries the upload and the phase; Kopf's own lines at least the run.
     assert {line.get("phase") for line in ours} >= {"Pending", "Ingesting", "RawReady", "Transforming"}
     assert all(line["uploadId"] == up.upload_id for line in ours if "phase" in line)
-    assert any(line["logger"] == "kopf.objects" for line in ours)
 
 
 def test_stack_operator_runs_uploads_in_its_namespace_and_counts_them(
