@@ -332,7 +332,9 @@ def test_operator_logs_are_json_lines_that_name_the_run(
     wait_for_phase(custom_objects, run_namespace, up.upload_id, {"Succeeded"})
 
     def log_lines() -> list[dict[str, Any]]:
-        return [json.loads(line) for line in operator.log_path.read_text().splitlines() if line.startswith("{")]
+        # Whole lines only: the operator may be writing the last one while it is read.
+        whole = operator.log_path.read_text().rpartition("\n")[0]
+        return [json.loads(line) for line in whole.splitlines() if line.startswith("{")]
 
     def kopf_lines_of_the_run() -> bool:
         return any(line["logger"] == "kopf.objects" and line.get("run") == up.upload_id for line in log_lines())
